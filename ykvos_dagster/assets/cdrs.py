@@ -1,0 +1,81 @@
+import datetime as dt
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from ykvos_dagster.cdr_pull import pull_cdr_day, record_load
+from ykvos_dagster.partitions import DATE_DIMENSION, INSTANCE_DIMENSION, cdr_partitions
+from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
+from ykvos_dagster.warehouse.pacing import RequestGate
+from ykvos_dagster.warehouse.registry import get_instance
+
+ALLOW_SHRINK_TAG = "ykvos/allow-shrink"
+
+
+@asset(
+    partitions_def=cdr_partitions,
+    group_name="cdrs",
+    kinds={"clickhouse"},
+    owners=["team:data-engineering"],
+)
+def cdrs(
+    context: AssetExecutionContext,
+    vos: VosApiResource,
+    clickhouse: ClickHouseResource,
+    postgres: PostgresResource,
+) -> MaterializeResult:
+    """Call-detail records of one VOS3000 switch and one call day, in the ClickHouse table `cdrs`.
+
+    One row per CDR (key: instance, flow_no) with every field of the VOS3000 InfoCdr record;
+    instants in UTC, money as Decimal(18, 6). The call day is the switch's server-local day whose
+    GetCdr pull returned the row, the same day the switch's own reports use. Materializing a
+    partition again replaces that instance-day atomically, so `SELECT count() FROM cdrs` never
+    counts a CDR twice. A re-pull that returns fewer CDRs for an account than are stored fails
+    unless the run has the tag `ykvos/allow-shrink=true` (switches purge old CDRs).
+    """
+    keys = context.partition_key.keys_by_dimension
+    day = dt.date.fromisoformat(keys[DATE_DIMENSION])
+    slug = keys[INSTANCE_DIMENSION]
+
+    with postgres.connect() as connection:
+        instance = get_instance(connection, slug)
+    if not instance.enabled:
+        raise Failure(
+            f"VOS instance {slug} is disabled; enable it with `ykvos instances enable {slug}` "
+            "to pull its CDRs again"
+        )
+
+    gate = RequestGate(postgres.resolved_dsn(), slug, instance.pause_seconds)
+    allow_shrink = context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
+    try:
+        with vos.client(instance, gate) as client:
+            result = pull_cdr_day(
+                instance=instance,
+                day=day,
+                client=client,
+                open_clickhouse=clickhouse.session,
+                allow_shrink=allow_shrink,
+                log=context.log,
+            )
+    finally:
+        gate.close()
+
+    with postgres.connect() as connection:
+        record_load(connection, result, context.run.run_id)
+
+    return MaterializeResult(
+        metadata={
+            "rows": MetadataValue.int(result.rows),
+            "accounts": MetadataValue.int(result.accounts_with_cdrs),
+            "accounts_requested": MetadataValue.int(result.accounts_requested),
+            "answered_calls": MetadataValue.int(result.answered_calls),
+            "total_fee": MetadataValue.float(float(result.total_fee)),
+            "total_fee_exact": MetadataValue.text(f"{result.total_fee} {instance.currency}"),
+            "requests": MetadataValue.int(result.requests),
+            "api_seconds": MetadataValue.float(round(result.api_seconds, 3)),
+            "lock_wait_seconds": MetadataValue.float(round(gate.stats.lock_wait_seconds, 3)),
+            "pause_seconds": MetadataValue.float(round(gate.stats.pause_seconds, 3)),
+            "load_seconds": MetadataValue.float(round(result.load_seconds, 3)),
+            "previous_rows": MetadataValue.int(result.previous_rows),
+            "duplicates_dropped": MetadataValue.int(result.duplicates_dropped),
+        }
+    )

@@ -1,0 +1,33 @@
+"""The ykvos-dagster code location."""
+
+from dagster import Definitions, in_process_executor
+
+from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.statistics import statistics_assets
+from ykvos_dagster.automation import (
+    cdr_daily_pull_sensor,
+    cdr_statistics_sensor,
+    cdrs_job,
+    statistics_jobs,
+    vos_instances_sensor,
+)
+from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
+
+
+def build_resources() -> dict:
+    """Resources for the definitions, `ykvos demo` and the tests. Each reads its DSN from the
+    environment when used, not here."""
+    return {
+        "vos": VosApiResource(),
+        "clickhouse": ClickHouseResource(),
+        "postgres": PostgresResource(),
+    }
+
+
+defs = Definitions(
+    assets=[cdrs, *statistics_assets.values()],
+    jobs=[cdrs_job, *statistics_jobs.values()],
+    sensors=[vos_instances_sensor, cdr_daily_pull_sensor, cdr_statistics_sensor],
+    resources=build_resources(),
+    executor=in_process_executor,
+)

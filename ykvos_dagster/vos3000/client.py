@@ -1,0 +1,276 @@
+"""A client for the VOS3000 Web API ("WebExternal", `POST <base URL><path prefix>/<Interface>`).
+
+The API has no credentials (the switch allows caller IPs), no paging and one JSON envelope:
+`retCode` (0 on success), `exception` (the reason, only on failure) and interface-specific keys.
+Money arrives as JSON numbers and is parsed into `Decimal` from the JSON text, never through a
+float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ykvos_dagster.vos3000.errors import (
+    VALIDATION_RET_CODES,
+    VosError,
+    VosPermanentTransportError,
+    VosReturnCodeError,
+    VosTransportError,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATH_PREFIX = "/external/server"
+# The manual asks for this content type; the server parses the raw body whatever the header.
+_REQUEST_HEADERS = {"Content-Type": "text/html;charset=UTF-8", "Accept": "*/*"}
+
+
+@dataclass(frozen=True)
+class VosEndpoint:
+    """Where and how to reach one VOS3000 instance."""
+
+    instance: str
+    base_url: str
+    path_prefix: str = DEFAULT_PATH_PREFIX
+    timeout_seconds: float = 60.0
+    connect_timeout_seconds: float = 10.0
+    retries: int = 2
+    backoff_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"instance {self.instance}: base URL {self.base_url!r} is not an http(s) URL "
+                "with a host (expected for example http://192.0.2.10:9090)"
+            )
+        if not self.path_prefix.startswith("/"):
+            raise ValueError(
+                f"instance {self.instance}: path prefix {self.path_prefix!r} must start with '/'"
+            )
+        if self.timeout_seconds <= 0 or self.connect_timeout_seconds <= 0:
+            raise ValueError(f"instance {self.instance}: timeouts must be positive")
+        if self.retries < 0:
+            raise ValueError(f"instance {self.instance}: retries must be >= 0")
+
+    def url(self, interface: str) -> str:
+        return f"{self.base_url.rstrip('/')}{self.path_prefix.rstrip('/')}/{interface}"
+
+
+def format_day(day: dt.date) -> str:
+    """Format a server-local day as the API's `yyyyMMdd`."""
+    return day.strftime("%Y%m%d")
+
+
+def parse_reply(body: bytes) -> Any:
+    """Parse a reply body, keeping every non-integer number as Decimal."""
+    return json.loads(body, parse_float=Decimal)
+
+
+class VosClient:
+    """Sends requests to one VOS3000 instance and checks the envelope of every reply.
+
+    Args:
+        endpoint: the instance's address and timeouts.
+        request_gate: a factory of context managers entered around each HTTP request; the
+            pulls use it to keep one request in flight per instance and to pause between them.
+        http: an httpx client to reuse (the caller then owns it).
+    """
+
+    def __init__(
+        self,
+        endpoint: VosEndpoint,
+        *,
+        request_gate: Callable[[], AbstractContextManager[None]] | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self._gate = request_gate or nullcontext
+        self._owns_http = http is None
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(
+                endpoint.timeout_seconds, connect=endpoint.connect_timeout_seconds
+            ),
+            follow_redirects=False,
+        )
+        self.request_seconds = 0.0
+        self.requests = 0
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> VosClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def call(self, interface: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send `payload` to `interface` and return the reply object once retCode is 0.
+
+        Transport failures are retried with exponential backoff up to `endpoint.retries` times;
+        a non-zero retCode that rejects the request itself is not.
+
+        Raises:
+            VosReturnCodeError: the switch replied with a non-zero retCode.
+            VosTransportError: no valid JSON object came back after all attempts.
+        """
+        attempts = self.endpoint.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._call_once(interface, payload)
+            except VosTransportError as error:
+                if not error.transient:
+                    raise
+                last_error = error
+            except VosReturnCodeError as error:
+                if error.ret_code in VALIDATION_RET_CODES:
+                    raise
+                last_error = error
+            if attempt < attempts:
+                delay = self.endpoint.backoff_seconds * 2 ** (attempt - 1)
+                logger.warning(
+                    "VOS request failed, retry %d of %d in %.1f s: %s",
+                    attempt,
+                    attempts - 1,
+                    delay,
+                    last_error,
+                )
+                time.sleep(delay)
+        raise last_error
+
+    def _call_once(self, interface: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        instance = self.endpoint.instance
+        with self._gate():
+            started = time.monotonic()
+            try:
+                response = self._http.post(
+                    self.endpoint.url(interface), content=body, headers=_REQUEST_HEADERS
+                )
+            except httpx.TimeoutException as error:
+                raise VosTransportError(
+                    f"request timed out: {type(error).__name__}", instance=instance, interface=interface
+                ) from error
+            except httpx.HTTPError as error:
+                raise VosTransportError(
+                    f"request failed: {type(error).__name__}: {error}",
+                    instance=instance,
+                    interface=interface,
+                ) from error
+            finally:
+                self.request_seconds += time.monotonic() - started
+                self.requests += 1
+
+        if response.status_code != 200:
+            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
+            error_type = VosPermanentTransportError if permanent else VosTransportError
+            raise error_type(
+                f"HTTP {response.status_code} instead of 200", instance=instance, interface=interface
+            )
+        return self._check_envelope(interface, response.content)
+
+    def _check_envelope(self, interface: str, content: bytes) -> dict[str, Any]:
+        instance = self.endpoint.instance
+        if not content.strip():
+            # The JSP layer answers 200 with no body when it cannot bind the request or fails.
+            raise VosTransportError("empty reply body", instance=instance, interface=interface)
+        try:
+            reply = parse_reply(content)
+        except ValueError as error:
+            raise VosTransportError(
+                f"reply is not JSON ({error.__class__.__name__} at byte {getattr(error, 'pos', '?')})",
+                instance=instance,
+                interface=interface,
+            ) from None
+        if isinstance(reply, list) and len(reply) == 1:
+            # Some captured replies were wrapped in a one-element array.
+            reply = reply[0]
+        if not isinstance(reply, dict):
+            raise VosTransportError(
+                f"reply is a JSON {type(reply).__name__}, not an object",
+                instance=instance,
+                interface=interface,
+            )
+        ret_code = _ret_code(reply)
+        if ret_code is None:
+            raise VosTransportError("reply has no integer retCode", instance=instance, interface=interface)
+        if ret_code != 0:
+            message = reply.get("exception")
+            raise VosReturnCodeError(
+                "VOS returned an error",
+                instance=instance,
+                interface=interface,
+                ret_code=ret_code,
+                vos_message=str(message) if message is not None else None,
+            )
+        return reply
+
+    def get_all_accounts(self) -> list[str]:
+        """Return every account number (GetAllCustomers with type 0)."""
+        reply = self.call("GetAllCustomers", {"type": 0})
+        accounts = reply.get("accounts")
+        if accounts is None:
+            accounts = [brief.get("account") for brief in reply.get("infoCustomerBriefs") or []]
+        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+            raise VosTransportError(
+                "GetAllCustomers reply has no list of account strings",
+                instance=self.endpoint.instance,
+                interface="GetAllCustomers",
+            )
+        return accounts
+
+    def get_cdrs(self, accounts: list[str], day: dt.date) -> list[dict[str, Any]]:
+        """Return the InfoCdr records of `accounts` for one server-local day."""
+        try:
+            reply = self.call(
+                "GetCdr",
+                {"accounts": accounts, "beginTime": format_day(day), "endTime": format_day(day)},
+            )
+        except VosError as error:
+            raise error.with_context(
+                account=",".join(accounts) if len(accounts) != 1 else accounts[0], day=day
+            ) from error
+        records = reply.get("infoCdrs")
+        if not isinstance(records, list):
+            raise VosTransportError(
+                "GetCdr reply has no infoCdrs list",
+                instance=self.endpoint.instance,
+                interface="GetCdr",
+                account=accounts[0] if len(accounts) == 1 else ",".join(accounts),
+                day=day,
+            )
+        return records
+
+
+def _ret_code(reply: dict[str, Any]) -> int | None:
+    value = reply.get("retCode")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return None
+
+
+def iter_batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
