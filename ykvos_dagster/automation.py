@@ -77,7 +77,9 @@ def vos_instances_sensor(context: SensorEvaluationContext, postgres: PostgresRes
     if not missing:
         return SkipReason(f"all {len(slugs)} registered instances have a partition")
     context.log.info(f"adding instance partitions: {', '.join(missing)}")
-    return SensorResult(dynamic_partitions_requests=[instance_partitions.build_add_request(missing)])
+    return SensorResult(
+        dynamic_partitions_requests=[instance_partitions.build_add_request(missing)]
+    )
 
 
 @sensor(

@@ -2,7 +2,7 @@
 
 The accounts pulled are those GetAllCustomers lists now plus those that already have rows stored
 for that day, one GetCdr request per account. Replies are decoded account by account into a
-JSONEachRow spool file on disk, so memory does not grow with the number of accounts; the
+JSONEachRow spool file on disk, so memory does not grow with the number of accounts. The
 ClickHouse engine is opened only to read the stored counts and, after the last request, to load
 the spool.
 """
@@ -47,7 +47,9 @@ class PullResult:
     load_seconds: float
 
 
-def check_partition_day(instance: VosInstance, day: dt.date, now: dt.datetime | None = None) -> None:
+def check_partition_day(
+    instance: VosInstance, day: dt.date, now: dt.datetime | None = None
+) -> None:
     """Raise ValueError for a day that cannot be pulled yet or is before the instance's data."""
     if day < instance.first_day:
         raise ValueError(

@@ -34,7 +34,7 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("httpx", "httpcore", "pgserver", "clickhouse_connect"):
+    for noisy in ("httpx", "httpcore", "pgserver", "clickhouse_connect", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -91,8 +91,12 @@ def run_demo(*, days: int, slug: str, seed: int, timezone: str, simulator_port: 
             day_started = time.monotonic()
             key = partition_key(day.isoformat(), slug)
             materialize(
-                [cdrs], partition_key=key, instance=instance, resources=resources,
-                run_config=QUIET_RUN_CONFIG, tags={"ykvos/trigger": "demo"},
+                [cdrs],
+                partition_key=key,
+                instance=instance,
+                resources=resources,
+                run_config=QUIET_RUN_CONFIG,
+                tags={"ykvos/trigger": "demo"},
             )
             materialize(
                 [cdrs, statistics_assets["day"]],
@@ -188,8 +192,16 @@ def _print_summary(slug, pull_days, direct, stored, period_rows, level_counts, t
     print()
     print(f"Daily statistics of instance {slug} against the simulator's GetCdr replies:")
     print_rows(
-        ["call_day", "simulator_cdrs", "stored_cdrs", "connected", "connection_rate_%",
-         "total_fee", "seconds", "equal"],
+        [
+            "call_day",
+            "simulator_cdrs",
+            "stored_cdrs",
+            "connected",
+            "connection_rate_%",
+            "total_fee",
+            "seconds",
+            "equal",
+        ],
         rows,
         "table",
     )

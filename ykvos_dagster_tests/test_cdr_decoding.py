@@ -91,7 +91,9 @@ def test_raw_keeps_the_record():
 
 
 def test_raw_keeps_money_text():
-    record = parse_reply(json.dumps({**REAL_FAILED_CALL, "fee": 0}).replace('"fee": 0', '"fee": 0.0125').encode())
+    record = parse_reply(
+        json.dumps({**REAL_FAILED_CALL, "fee": 0}).replace('"fee": 0', '"fee": 0.0125').encode()
+    )
     row = decode_cdr(record, SHANGHAI)
     assert '"fee":0.0125' in row["raw"]
 

@@ -35,8 +35,12 @@ def load_day(ch, instance, day, records, allow_shrink=False):
             spool.write(orjson.dumps(row) + b"\n")
         spool.flush()
         return load_instance_day(
-            ch, instance=instance.slug, day=day, spool_path=Path(spool.name),
-            expected_rows=len(records), allow_shrink=allow_shrink,
+            ch,
+            instance=instance.slug,
+            day=day,
+            spool_path=Path(spool.name),
+            expected_rows=len(records),
+            allow_shrink=allow_shrink,
         )
 
 
@@ -67,7 +71,14 @@ def test_period_window_rejects_mid_period_start():
 
 @pytest.mark.parametrize(
     ("connected", "total", "expected"),
-    [(0, 0, "0.00"), (0, 5, "0.00"), (1, 3, "33.33"), (2, 3, "66.67"), (1, 8, "12.50"), (5, 5, "100.00")],
+    [
+        (0, 0, "0.00"),
+        (0, 5, "0.00"),
+        (1, 3, "33.33"),
+        (2, 3, "66.67"),
+        (1, 8, "12.50"),
+        (5, 5, "100.00"),
+    ],
 )
 def test_connection_rate(connected, total, expected):
     assert connection_rate(connected, total) == Decimal(expected)
@@ -87,7 +98,9 @@ def test_no_answered_calls(ch, register, unique_slug):
     instance = register(unique_slug)
     day = dt.date(2024, 5, 10)
     load_day(ch, instance, day, [make_cdr(1, hold_time=0), make_cdr(2, hold_time=0)])
-    vos = by_key(compute_statistics(ch, instance.slug, day, day + dt.timedelta(days=1)))[("vos", "")]
+    vos = by_key(compute_statistics(ch, instance.slug, day, day + dt.timedelta(days=1)))[
+        ("vos", "")
+    ]
     assert vos.total_calls == 2
     assert vos.connected_calls == 0
     assert vos.total_duration == 0
@@ -98,17 +111,36 @@ def test_three_levels_known_answer(ch, register, unique_slug):
     instance = register(unique_slug)
     day = dt.date(2024, 5, 10)
     records = [
-        make_cdr(1, account="a", account_name="old name", hold_time=30, fee="0.1",
-                 start=dt.datetime(2024, 5, 10, 8, 0)),
-        make_cdr(2, account="a", account_name="new name", hold_time=0,
-                 start=dt.datetime(2024, 5, 10, 9, 0)),
-        make_cdr(3, account="b", callee_gateway="gw-2", hold_time=90, fee_time=120, fee="0.3333335"),
+        make_cdr(
+            1,
+            account="a",
+            account_name="old name",
+            hold_time=30,
+            fee="0.1",
+            start=dt.datetime(2024, 5, 10, 8, 0),
+        ),
+        make_cdr(
+            2,
+            account="a",
+            account_name="new name",
+            hold_time=0,
+            start=dt.datetime(2024, 5, 10, 9, 0),
+        ),
+        make_cdr(
+            3, account="b", callee_gateway="gw-2", hold_time=90, fee_time=120, fee="0.3333335"
+        ),
         make_cdr(4, account="", callee_gateway="", hold_time=10, fee="0.05"),
     ]
     load_day(ch, instance, day, records)
     rows = by_key(compute_statistics(ch, instance.slug, day, day + dt.timedelta(days=1)))
 
-    assert set(rows) == {("vos", ""), ("account", "a"), ("account", "b"), ("gateway", "gw-1"), ("gateway", "gw-2")}
+    assert set(rows) == {
+        ("vos", ""),
+        ("account", "a"),
+        ("account", "b"),
+        ("gateway", "gw-1"),
+        ("gateway", "gw-2"),
+    }
     vos = rows[("vos", "")]
     assert (vos.total_calls, vos.connected_calls, vos.total_duration) == (4, 3, 130)
     assert vos.total_billed_seconds == 30 + 0 + 120 + 10
@@ -128,28 +160,46 @@ def test_call_day_decides_around_midnight(ch, register, unique_slug):
     next_day = dt.date(2024, 5, 11)
     # Returned by the pull of the 10th: one call 1 ms before local midnight, and one written
     # into the 10th's table although it started 1 ms after midnight.
-    load_day(ch, instance, day, [
-        make_cdr(1, start=dt.datetime(2024, 5, 10, 23, 59, 59, 999000), hold_time=0),
-        make_cdr(2, start=dt.datetime(2024, 5, 11, 0, 0, 0, 1000), hold_time=0),
-    ])
-    load_day(ch, instance, next_day, [make_cdr(3, start=dt.datetime(2024, 5, 11, 0, 0, 0, 1000), hold_time=0)])
+    load_day(
+        ch,
+        instance,
+        day,
+        [
+            make_cdr(1, start=dt.datetime(2024, 5, 10, 23, 59, 59, 999000), hold_time=0),
+            make_cdr(2, start=dt.datetime(2024, 5, 11, 0, 0, 0, 1000), hold_time=0),
+        ],
+    )
+    load_day(
+        ch,
+        instance,
+        next_day,
+        [make_cdr(3, start=dt.datetime(2024, 5, 11, 0, 0, 0, 1000), hold_time=0)],
+    )
 
     first = by_key(compute_statistics(ch, instance.slug, day, next_day))[("vos", "")]
-    second = by_key(compute_statistics(ch, instance.slug, next_day, dt.date(2024, 5, 12)))[("vos", "")]
+    second = by_key(compute_statistics(ch, instance.slug, next_day, dt.date(2024, 5, 12)))[
+        ("vos", "")
+    ]
     assert first.total_calls == 2
     assert second.total_calls == 1
     start_days = ch.query(
         "SELECT flow_no, start_day FROM cdrs WHERE instance = {i:String} ORDER BY flow_no",
         parameters={"i": instance.slug},
     ).result_rows
-    assert start_days == [(1, dt.date(2024, 5, 10)), (2, dt.date(2024, 5, 11)), (3, dt.date(2024, 5, 11))]
+    assert start_days == [
+        (1, dt.date(2024, 5, 10)),
+        (2, dt.date(2024, 5, 11)),
+        (3, dt.date(2024, 5, 11)),
+    ]
 
 
 def test_quarter_and_year_boundaries(ch, register, unique_slug):
     instance = register(unique_slug)
     days = [dt.date(2024, 3, 31), dt.date(2024, 4, 1), dt.date(2024, 12, 31), dt.date(2025, 1, 1)]
     for flow_no, day in enumerate(days, start=1):
-        load_day(ch, instance, day, [make_cdr(flow_no, start=dt.datetime.combine(day, dt.time(12)))])
+        load_day(
+            ch, instance, day, [make_cdr(flow_no, start=dt.datetime.combine(day, dt.time(12)))]
+        )
 
     def calls(period, day):
         start, end = period_window(period, period_start_for(period, day))
@@ -178,14 +228,29 @@ def test_write_replaces_period_rows(pg, ch, register, unique_slug):
     end = day + dt.timedelta(days=1)
     load_day(ch, instance, day, [make_cdr(1, account="gone"), make_cdr(2, account="stays")])
     coverage = load_coverage(pg, instance, day, end)
-    write_statistics(pg, instance=instance, period_type="day", start=day, end=end,
-                     rows=compute_statistics(ch, instance.slug, day, end), coverage=coverage)
+    write_statistics(
+        pg,
+        instance=instance,
+        period_type="day",
+        start=day,
+        end=end,
+        rows=compute_statistics(ch, instance.slug, day, end),
+        coverage=coverage,
+    )
     load_day(ch, instance, day, [make_cdr(2, account="stays")], allow_shrink=True)
-    write_statistics(pg, instance=instance, period_type="day", start=day, end=end,
-                     rows=compute_statistics(ch, instance.slug, day, end), coverage=coverage)
+    write_statistics(
+        pg,
+        instance=instance,
+        period_type="day",
+        start=day,
+        end=end,
+        rows=compute_statistics(ch, instance.slug, day, end),
+        coverage=coverage,
+    )
     pg.commit()
     accounts = pg.execute(
-        "SELECT dimension_value FROM cdr_statistics WHERE instance = %s AND statistic_type = 'account'",
+        "SELECT dimension_value FROM cdr_statistics"
+        " WHERE instance = %s AND statistic_type = 'account'",
         (instance.slug,),
     ).fetchall()
     assert accounts == [("stays",)]

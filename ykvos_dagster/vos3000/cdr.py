@@ -94,7 +94,7 @@ def parse_money(value: Any) -> Decimal:
     Rounds half to even at the 6th decimal. Accepts plain and exponent notation; rejects floats,
     booleans, NaN and infinities.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise CdrDecodeError(f"money value {value!r} is not exact decimal text")
     if isinstance(value, int):
         number = Decimal(value)

@@ -32,13 +32,14 @@ from ykvos_dagster.vos3000.errors import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_PATH_PREFIX = "/external/server"
-# The manual asks for this content type; the server parses the raw body whatever the header.
+# The vendor manual specifies this content type, but the server parses the raw body whatever the
+# header says.
 _REQUEST_HEADERS = {"Content-Type": "text/html;charset=UTF-8", "Accept": "*/*"}
 
 
 @dataclass(frozen=True)
 class VosEndpoint:
-    """Where and how to reach one VOS3000 instance."""
+    """Address, timeouts and retry policy of one VOS3000 instance."""
 
     instance: str
     base_url: str
@@ -162,7 +163,9 @@ class VosClient:
                 )
             except httpx.TimeoutException as error:
                 raise VosTransportError(
-                    f"request timed out: {type(error).__name__}", instance=instance, interface=interface
+                    f"request timed out: {type(error).__name__}",
+                    instance=instance,
+                    interface=interface,
                 ) from error
             except httpx.HTTPError as error:
                 raise VosTransportError(
@@ -178,20 +181,22 @@ class VosClient:
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
             error_type = VosPermanentTransportError if permanent else VosTransportError
             raise error_type(
-                f"HTTP {response.status_code} instead of 200", instance=instance, interface=interface
+                f"HTTP {response.status_code} instead of 200",
+                instance=instance,
+                interface=interface,
             )
         return self._check_envelope(interface, response.content)
 
     def _check_envelope(self, interface: str, content: bytes) -> dict[str, Any]:
         instance = self.endpoint.instance
         if not content.strip():
-            # The JSP layer answers 200 with no body when it cannot bind the request or fails.
+            # The JSP layer returns 200 with no body when it cannot bind the request or fails.
             raise VosTransportError("empty reply body", instance=instance, interface=interface)
         try:
             reply = parse_reply(content)
         except ValueError as error:
             raise VosTransportError(
-                f"reply is not JSON ({error.__class__.__name__} at byte {getattr(error, 'pos', '?')})",
+                f"reply is not JSON ({type(error).__name__} at byte {getattr(error, 'pos', '?')})",
                 instance=instance,
                 interface=interface,
             ) from None
@@ -206,7 +211,9 @@ class VosClient:
             )
         ret_code = _ret_code(reply)
         if ret_code is None:
-            raise VosTransportError("reply has no integer retCode", instance=instance, interface=interface)
+            raise VosTransportError(
+                "reply has no integer retCode", instance=instance, interface=interface
+            )
         if ret_code != 0:
             message = reply.get("exception")
             raise VosReturnCodeError(

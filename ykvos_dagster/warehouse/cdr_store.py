@@ -3,7 +3,7 @@
 The rows go into a staging table first and replace the instance-day partition of `cdrs` with
 `ALTER TABLE ... REPLACE PARTITION` (or `DROP PARTITION` for a day without calls). Both are atomic
 in ClickHouse, so readers see the old rows or the new rows, never a mix, even if the process dies
-in between; a leftover staging table is dropped by the next load of that instance-day.
+in between. The next load of that instance-day drops a staging table left behind that way.
 """
 
 from __future__ import annotations
@@ -107,8 +107,7 @@ def load_instance_day(
         _check_no_shrink(client, staging, instance, day, allow_shrink)
 
         summary = client.query(
-            f"SELECT count(), uniqExact(account), countIf(hold_time > 0), sum(fee)"
-            f" FROM `{staging}`"
+            f"SELECT count(), uniqExact(account), countIf(hold_time > 0), sum(fee) FROM `{staging}`"
         ).result_rows[0]
         rows, accounts, answered, total_fee = summary
         partition = _partition_literal(instance, day)
@@ -139,9 +138,7 @@ def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date
             f"instance {instance} day {day}: the switch sent different CDRs with the same "
             f"flowNo ({numbers}); nothing was loaded"
         )
-    duplicates = int(
-        client.command(f"SELECT count() - uniqExact(flow_no) FROM `{staging}`") or 0
-    )
+    duplicates = int(client.command(f"SELECT count() - uniqExact(flow_no) FROM `{staging}`") or 0)
     if duplicates:
         logger.warning(
             "instance %s day %s: dropping %d repeated copies of identical CDRs",
@@ -177,9 +174,7 @@ def _check_flow_numbers_unique(client, staging: str, instance: str, day: dt.date
         )
 
 
-def _check_no_shrink(
-    client, staging: str, instance: str, day: dt.date, allow_shrink: bool
-) -> None:
+def _check_no_shrink(client, staging: str, instance: str, day: dt.date, allow_shrink: bool) -> None:
     shrunk = client.query(
         f"SELECT stored.account, stored.n, pulled.n FROM"
         f" (SELECT account, count() AS n FROM cdrs WHERE instance = {{instance:String}}"
@@ -202,9 +197,11 @@ def _check_no_shrink(
         )
         return
     total_pulled = int(client.command(f"SELECT count() FROM `{staging}`") or 0)
-    purged = " The switch returned no CDRs at all, so it has probably purged this day." if (
-        total_pulled == 0
-    ) else ""
+    purged = (
+        " The switch returned no CDRs at all, so it has probably purged this day."
+        if (total_pulled == 0)
+        else ""
+    )
     raise CdrLoadError(
         f"instance {instance} day {day}: the re-pull returned fewer CDRs than are stored for "
         f"{len(shrunk)} accounts (account pulled < stored: {listed[:2000]}).{purged} The stored "

@@ -88,7 +88,9 @@ def _embedded_lock(data_path: Path, timeout: float) -> Iterator[None]:
                     f"process for {timeout:.0f} s; raise {settings.CLICKHOUSE_LOCK_TIMEOUT_ENV} "
                     "or wait for the running load to finish"
                 ) from error
-            logger.info("Got the embedded ClickHouse engine after %.1f s", time.monotonic() - waited_from)
+            logger.info(
+                "Got the embedded ClickHouse engine after %.1f s", time.monotonic() - waited_from
+            )
         try:
             yield
         finally:
@@ -131,7 +133,9 @@ def open_client(
     try:
         client = clickhouse_connect.get_client(dsn=url)
     except Exception as error:
-        raise ConnectionError(f"cannot connect to ClickHouse at {_describe(url)}: {error}") from error
+        raise ConnectionError(
+            f"cannot connect to ClickHouse at {_describe(url)}: {error}"
+        ) from error
     try:
         _migrate_once(client, url, migrate)
         yield client

@@ -2,7 +2,7 @@
 
 A PostgreSQL advisory lock per instance serialises the requests of every process that shares the
 database (an in-process `materialize()`, the daemon's runs, a second host). The time of the last
-request of each instance is kept in `vos_request_pacing`, so the pause also holds between runs.
+request of each instance is kept in `vos_request_pacing`, so the pause also applies between runs.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class RequestGate:
                 yield
             finally:
                 self._connection.execute(
-                    "INSERT INTO vos_request_pacing (instance, last_request_at) VALUES (%s, now())"
-                    " ON CONFLICT (instance) DO UPDATE SET last_request_at = EXCLUDED.last_request_at",
+                    "INSERT INTO vos_request_pacing (instance, last_request_at)"
+                    " VALUES (%s, now()) ON CONFLICT (instance)"
+                    " DO UPDATE SET last_request_at = EXCLUDED.last_request_at",
                     (self.instance,),
                 )
                 self.stats.requests += 1

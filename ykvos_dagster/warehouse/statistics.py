@@ -91,9 +91,7 @@ GROUP BY GROUPING SETS ((), (account), (callee_gateway))
 """
 
 
-def compute_statistics(
-    client, instance: str, start: dt.date, end: dt.date
-) -> list[StatisticRow]:
+def compute_statistics(client, instance: str, start: dt.date, end: dt.date) -> list[StatisticRow]:
     """Compute the statistics of the call days [start, end) of one instance."""
     result = client.query(
         _STATISTICS_QUERY, parameters={"instance": instance, "start": start, "end": end}
