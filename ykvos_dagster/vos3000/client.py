@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ykvos_dagster.vos3000.errors import (
-    VALIDATION_RET_CODES,
+    TRANSIENT_RET_CODES,
     VosError,
     VosPermanentTransportError,
     VosReturnCodeError,
@@ -48,6 +48,8 @@ class VosEndpoint:
     connect_timeout_seconds: float = 10.0
     retries: int = 2
     backoff_seconds: float = 1.0
+    # Upper bound for one call including its retries and backoff; None means attempts x timeout.
+    budget_seconds: float | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -64,6 +66,8 @@ class VosEndpoint:
             raise ValueError(f"instance {self.instance}: timeouts must be positive")
         if self.retries < 0:
             raise ValueError(f"instance {self.instance}: retries must be >= 0")
+        if self.budget_seconds is not None and self.budget_seconds <= 0:
+            raise ValueError(f"instance {self.instance}: the request budget must be positive")
 
     def url(self, interface: str) -> str:
         return f"{self.base_url.rstrip('/')}{self.path_prefix.rstrip('/')}/{interface}"
@@ -107,6 +111,7 @@ class VosClient:
         )
         self.request_seconds = 0.0
         self.requests = 0
+        self.retries_done = 0
 
     def close(self) -> None:
         if self._owns_http:
@@ -121,35 +126,46 @@ class VosClient:
     def call(self, interface: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send `payload` to `interface` and return the reply object once retCode is 0.
 
-        Transport failures are retried with exponential backoff up to `endpoint.retries` times;
-        a non-zero retCode that rejects the request itself is not.
+        Transient failures (timeouts, connection errors, HTTP 5xx, empty or non-JSON bodies and
+        the backend-timeout retCode) are retried with exponential backoff, up to
+        `endpoint.retries` times and within `endpoint.budget_seconds`. Replies that reject the
+        request itself (HTTP 4xx, validation retCodes) are not retried.
 
         Raises:
             VosReturnCodeError: the switch replied with a non-zero retCode.
             VosTransportError: no valid JSON object came back after all attempts.
         """
         attempts = self.endpoint.retries + 1
+        budget = self.endpoint.budget_seconds
+        deadline = None if budget is None else time.monotonic() + budget
         for attempt in range(1, attempts + 1):
             try:
                 return self._call_once(interface, payload)
+            except VosReturnCodeError as error:
+                if error.ret_code not in TRANSIENT_RET_CODES:
+                    raise
+                last_error = error
             except VosTransportError as error:
                 if not error.transient:
                     raise
                 last_error = error
-            except VosReturnCodeError as error:
-                if error.ret_code in VALIDATION_RET_CODES:
-                    raise
-                last_error = error
-            if attempt < attempts:
-                delay = self.endpoint.backoff_seconds * 2 ** (attempt - 1)
+            if attempt == attempts:
+                break
+            delay = self.endpoint.backoff_seconds * 2 ** (attempt - 1)
+            if deadline is not None and time.monotonic() + delay >= deadline:
                 logger.warning(
-                    "VOS request failed, retry %d of %d in %.1f s: %s",
-                    attempt,
-                    attempts - 1,
-                    delay,
-                    last_error,
+                    "VOS request failed and its %.0f s budget is spent: %s", budget, last_error
                 )
-                time.sleep(delay)
+                break
+            logger.warning(
+                "VOS request failed, retry %d of %d in %.1f s: %s",
+                attempt,
+                attempts - 1,
+                delay,
+                last_error,
+            )
+            self.retries_done += 1
+            time.sleep(delay)
         raise last_error
 
     def _call_once(self, interface: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,15 @@ RET_CODE_SPAN_LIMIT = -10033
 RET_CODE_MISSING_PARAMETERS = -12103
 RET_CODE_NOT_FOUND = -10007
 
+# The JSP layer answers F_ERROR_TIMEOUT when its backend does not reply in time. The vendor's
+# value is not published.
+# NOTE: -10006 is a placeholder chosen for the simulator; replace it once a real capture shows
+# the switch's value.
+RET_CODE_BACKEND_TIMEOUT = -10006
+
 # Return codes that reject the request itself, so that sending it again cannot succeed.
 VALIDATION_RET_CODES = frozenset(
     {RET_CODE_INPUT_PARAMETER_ERROR, RET_CODE_SPAN_LIMIT, RET_CODE_MISSING_PARAMETERS}
 )
+# Return codes worth another attempt after a pause.
+TRANSIENT_RET_CODES = frozenset({RET_CODE_BACKEND_TIMEOUT})
