@@ -869,6 +869,17 @@ def test_server_stop_frees_port(client):
         client.post(url, content=b"{}")
 
 
+def test_server_stop_closes_connections():
+    server = SimulatorServer(SimulatedSwitch(SimulatorConfig(accounts=5))).start()
+    with httpx.Client(timeout=10) as keep_alive_client:
+        first = keep_alive_client.post(server.interface_url("GetAllCustomers"), content=b"{}")
+        server.stop()
+
+        assert first.status_code == 200
+        with pytest.raises(httpx.TransportError):
+            keep_alive_client.post(server.interface_url("GetAllCustomers"), content=b"{}")
+
+
 # Command line.
 
 

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from ykvos_dagster.simulator.data import MAX_ACCOUNTS, SimulatedSwitch, SimulatorConfig
+from ykvos_dagster.simulator.faults import FaultPlan
 from ykvos_dagster.simulator.server import SimulatorServer
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser.add_argument(
+        "--faults",
+        default="",
+        help="Faults to inject, for example 'http_status=503,rate=0.1;latency=0.5,times=1' "
+        "(see ykvos_dagster/simulator/faults.py for every kind and option).",
+    )
+    parser.add_argument(
+        "--fault-seed", type=int, default=0, help="Seed of the fault rates (default: 0)."
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="Log one line per request at DEBUG level to stderr.",
@@ -132,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             max_span_days=args.max_span_days,
             path_prefix=args.path_prefix,
         )
+        faults = FaultPlan.parse(args.faults, seed=args.fault_seed)
     except ValueError as error:
         parser.error(str(error))
 
     host = "127.0.0.1" if args.host.lower() == "localhost" else args.host.strip("[]")
     try:
-        server = SimulatorServer(SimulatedSwitch(config), host=host, port=args.port)
+        server = SimulatorServer(SimulatedSwitch(config), host=host, port=args.port, faults=faults)
     except OSError as error:
         print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1

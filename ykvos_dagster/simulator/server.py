@@ -16,6 +16,7 @@ behaviour of the real JSP pages:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import json
@@ -30,8 +31,18 @@ from decimal import Decimal
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from json.encoder import encode_basestring
+from typing import Any
 
 from ykvos_dagster.simulator.data import SimulatedSwitch
+from ykvos_dagster.simulator.faults import (
+    BACKEND_TIMEOUT_RET_CODE,
+    FaultPlan,
+    FaultSpecError,
+    TransportFault,
+    parse_rules,
+    sleep_for,
+    transform_cdrs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +61,8 @@ _EXCEPTION_TEXTS = {
         "Over the limitation of inquiry interval, please contact system administrator"
     ),
     RET_INPUT_PARAMETER_ERROR: "Input parameter error",
+    # Invented text for the backend-timeout placeholder code; real switches' text is unknown.
+    BACKEND_TIMEOUT_RET_CODE: "Backend timeout, operation failed.",
 }
 
 _CONTENT_TYPE = "text/html; charset=utf-8"
@@ -78,8 +91,15 @@ class SimulatorServer:
         switch: The simulated switch whose data the server returns.
     """
 
-    def __init__(self, switch: SimulatedSwitch, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        switch: SimulatedSwitch,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
         self.switch = switch
+        self.faults = faults or FaultPlan()
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -140,13 +160,17 @@ class SimulatorServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket. Calling it again does nothing."""
+        """Stop serving and close the listening socket and all client connections.
+
+        Calling it again does nothing.
+        """
         if self._stopped:
             return
         self._stopped = True
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
+        self._httpd.close_connections()
         self._httpd.server_close()
         logger.info("VOS3000 simulator at %s stopped", self.url)
 
@@ -162,8 +186,34 @@ class SimulatorServer:
 
 
 class _Server(ThreadingHTTPServer):
+    """A threading HTTP server that can close its open client connections on stop."""
+
     daemon_threads = True
     simulator: SimulatorServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open client connection, including idle keep-alive ones."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            # OSError means that the client has already closed the connection.
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: object, client_address: tuple) -> None:
         logger.exception("unhandled error while serving a request from %s", client_address[0])
@@ -203,6 +253,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         simulator = self.server.simulator
         simulator._count_request(interface)
 
+        try:
+            extra = parse_rules(self.headers.get("X-Simulator-Fault", ""))
+        except FaultSpecError as error:
+            self._send_page(400, "Bad Request", str(error))
+            return
+        rules = simulator.faults.active_rules(interface, body, extra)
+        fault = simulator.faults.transport_fault(rules)
+        sleep_for(fault)
+        if fault is not None and self._send_fault(interface, fault):
+            return
+
         payload = _parse_payload(body)
         reply: _Reply = None
         if payload is not None:
@@ -212,14 +273,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 # The JSP logs an exception and writes nothing, so the client sees an empty body.
                 logger.exception("%s failed, replying with an empty body", interface)
                 reply = None
+        if isinstance(reply, _CdrStream) and rules:
+            reply = _CdrStream(_faulted_rows(simulator.switch, payload, rules, reply.rows))
+        if fault is not None and fault.kind in ("truncated_json", "array_wrap"):
+            reply = _materialise(reply)
 
         try:
-            self._send_reply(interface, reply)
+            if fault is not None and fault.kind == "truncated_json" and reply is not None:
+                text = _encode_json(reply).encode("utf-8")
+                self._send_bytes(text[: max(1, len(text) // 2)])
+            elif fault is not None and fault.kind == "array_wrap" and reply is not None:
+                self._send_bytes(b"[" + _encode_json(reply).encode("utf-8") + b"]")
+            else:
+                self._send_reply(interface, reply)
         except (ConnectionError, TimeoutError) as error:
             self.close_connection = True
             logger.info(
                 "%s: the client connection failed while sending the reply: %s", interface, error
             )
+
+    def _send_fault(self, interface: str, fault: TransportFault) -> bool:
+        """Send the reply of a transport fault; return False when a normal reply follows."""
+        logger.debug("%s: injecting fault %s", interface, fault.kind)
+        if fault.kind == "http_status":
+            self._send_page(fault.status or 503, "Injected failure", "Simulated server error.")
+        elif fault.kind == "empty_body":
+            self._send_bytes(b"")
+        elif fault.kind == "html_error":
+            page = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
+            self._send_bytes(page)
+        elif fault.kind in ("ret_code", "backend_timeout"):
+            reply = _error(fault.ret_code or RET_NOT_FOUND)
+            if interface == "GetCdr":
+                reply["infoCdrs"] = []
+            self._send_bytes(_encode_json(reply).encode("utf-8"))
+        else:
+            return False
+        return True
 
     def _send_reply(self, interface: str, reply: _Reply) -> None:
         if reply is None:
@@ -442,7 +532,8 @@ def _row_count(reply: dict) -> int:
 
 
 def _error(ret_code: int, **extra: object) -> dict:
-    return {"retCode": ret_code, "exception": _EXCEPTION_TEXTS[ret_code], **extra}
+    text = _EXCEPTION_TEXTS.get(ret_code, "Operation failed.")
+    return {"retCode": ret_code, "exception": text, **extra}
 
 
 # Interfaces.
@@ -542,6 +633,39 @@ def _matching_cdrs(
             for row in switch.iter_cdrs(day, account):
                 if all(row[key] == value for key, value in filters):
                     yield row
+
+
+def _faulted_rows(
+    switch: SimulatedSwitch, payload: dict, rules: list, rows: Iterator[dict]
+) -> Iterator[dict]:
+    begin = _parse_day(payload.get("beginTime"))
+    end = _parse_day(payload.get("endTime"))
+    days = [begin + dt.timedelta(days=offset) for offset in range((end - begin).days + 1)]
+    accounts = list(dict.fromkeys(_string_list(payload.get("accounts")) or []))
+    account_list = switch.accounts()
+    positions = {account: index for index, account in enumerate(account_list)}
+
+    def next_account(account: str) -> str | None:
+        index = positions.get(account)
+        if index is None or index + 1 >= len(account_list):
+            return None
+        return account_list[index + 1]
+
+    return transform_cdrs(
+        rules,
+        rows,
+        day_rows=switch.iter_cdrs,
+        days=days,
+        accounts=accounts,
+        day_end_ms=lambda day: switch.day_bounds_ms(day)[1],
+        next_account=next_account,
+    )
+
+
+def _materialise(reply: _Reply) -> _Reply:
+    if isinstance(reply, _CdrStream):
+        return {"retCode": RET_OK, "infoCdrs": list(reply.rows)}
+    return reply
 
 
 _HANDLERS: dict[str, Callable[[SimulatedSwitch, dict], _Reply]] = {
