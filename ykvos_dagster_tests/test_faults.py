@@ -135,9 +135,9 @@ def test_read_timeout_retried_then_fails(server, faults):
 
 def test_budget_stops_retries(server, faults):
     faults("http_status=503")
-    with client_for(server, backoff_seconds=1.0, budget_seconds=0.5) as client:
-        with pytest.raises(VosTransportError):
-            client.get_all_accounts()
+    client = client_for(server, backoff_seconds=1.0, budget_seconds=0.5)
+    with client, pytest.raises(VosTransportError):
+        client.get_all_accounts()
     assert client.retries_done == 0
 
 

@@ -20,14 +20,19 @@ Transport faults replace the reply: `latency` (seconds), `http_status` (HTTP cod
 `exception` text), `backend_timeout` (the JSP timeout retCode), and `overload` (latency that grows
 while requests arrive faster than `value` per second).
 
-Data faults change the rows of GetCdr replies: `duplicate_cdr` (the first CDR of each reply
-twice), `duplicate_across_accounts` (the first CDR of the next account in the switch's list also
-in each account's reply), `midnight_shift` (CDRs that start in the last `value` minutes of a day are moved, never
-copied, into the next day's reply), `late_cdrs` (the first `times` pulls of an account-day leave
-out its last `value` CDRs), `numbers_as_strings`, `missing_optional` (no `calleeBilling` or
-`billingType`), `unknown_fields` (extra fields the API does not document), `missing_field` (the
-field named by `value`, default flowNo, removed from the 1st, 11th, 21st... CDR of a reply), `negative_duration` (every `value`-th answered
-CDR with a negative holdTime).
+Data faults change the rows of GetCdr replies:
+
+- `duplicate_cdr`: the first CDR of each reply twice.
+- `duplicate_across_accounts`: the first CDR of the next account in the switch's list also in
+  each account's reply.
+- `midnight_shift`: CDRs that start in the last `value` minutes of a day are moved, never
+  copied, into the next day's reply.
+- `late_cdrs`: the first `times` pulls of an account-day leave out its last `value` CDRs.
+- `numbers_as_strings`, `missing_optional` (no `calleeBilling` or `billingType`) and
+  `unknown_fields` (extra fields the API does not document).
+- `missing_field`: the field named by `value` (default flowNo) removed from the 1st, 11th,
+  21st... CDR of a reply.
+- `negative_duration`: every `value`-th answered CDR with a negative holdTime.
 """
 
 from __future__ import annotations
@@ -246,12 +251,10 @@ def transform_cdrs(
     if "midnight_shift" in kinds or "late_cdrs" in kinds or "duplicate_across_accounts" in kinds:
         rows = _regrouped(kinds, day_rows, days, accounts, day_end_ms, next_account)
 
-    count = 0
     answered = 0
     first: dict | None = None
-    for row in rows:
-        row = dict(row)
-        count += 1
+    for count, original in enumerate(rows, start=1):
+        row = dict(original)
         if "numbers_as_strings" in kinds:
             row = {key: _as_string(value) for key, value in row.items()}
         if "missing_optional" in kinds:
