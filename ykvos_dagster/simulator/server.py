@@ -211,7 +211,7 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            # OSError means that the client has already closed the connection.
+            # shutdown() raises OSError when the client has already closed the connection.
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
