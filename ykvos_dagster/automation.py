@@ -36,6 +36,18 @@ from ykvos_dagster.scheduling import DEFAULT_LOOKBACK_DAYS, due_cdr_pulls, perio
 from ykvos_dagster.warehouse.registry import list_instances
 
 LOOKBACK_ENV = "YKVOS_CDR_LOOKBACK_DAYS"
+AUTOMATION_ENV = "YKVOS_AUTOMATION"
+
+
+def default_status() -> DefaultSensorStatus:
+    """Return RUNNING unless `YKVOS_AUTOMATION=off`, which starts every sensor stopped (for a
+    staging copy or a test that launches its own runs)."""
+    value = os.environ.get(AUTOMATION_ENV, "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{AUTOMATION_ENV} must be 'on' or 'off', got {value!r}")
+    return DefaultSensorStatus.RUNNING if value == "on" else DefaultSensorStatus.STOPPED
+
+
 
 cdrs_job = define_asset_job(
     "cdrs_job",
@@ -66,7 +78,7 @@ def lookback_days() -> int:
     return value
 
 
-@sensor(default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=60)
+@sensor(default_status=default_status(), minimum_interval_seconds=60)
 def vos_instances_sensor(context: SensorEvaluationContext, postgres: PostgresResource):
     """Adds a `vos_instances` dynamic partition for every registered instance. Disabled
     instances keep their partition, and nothing is ever deleted."""
@@ -84,7 +96,7 @@ def vos_instances_sensor(context: SensorEvaluationContext, postgres: PostgresRes
 
 @sensor(
     job=cdrs_job,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_status(),
     minimum_interval_seconds=300,
 )
 def cdr_daily_pull_sensor(context: SensorEvaluationContext, postgres: PostgresResource):
@@ -120,7 +132,7 @@ def cdr_daily_pull_sensor(context: SensorEvaluationContext, postgres: PostgresRe
 
 @sensor(
     jobs=list(statistics_jobs.values()),
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_status(),
     minimum_interval_seconds=60,
 )
 def cdr_statistics_sensor(context: SensorEvaluationContext):
