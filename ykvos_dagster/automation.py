@@ -48,7 +48,6 @@ def default_status() -> DefaultSensorStatus:
     return DefaultSensorStatus.RUNNING if value == "on" else DefaultSensorStatus.STOPPED
 
 
-
 cdrs_job = define_asset_job(
     "cdrs_job",
     selection=AssetSelection.assets(cdrs),

@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +19,10 @@ _slug_counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def ykvos_home(tmp_path_factory) -> Iterator:
-    home = tmp_path_factory.mktemp("ykvos-home")
+def ykvos_home() -> Iterator:
+    # Not under pytest's base temp folder: every pytest run as root resets that folder to mode
+    # 0700, which locks the embedded server's system user out of a running session's data.
+    home = Path(tempfile.mkdtemp(prefix="ykvos-test-home-"))
     previous = {key: os.environ.get(key) for key in ("YKVOS_HOME", "DAGSTER_HOME")}
     os.environ["YKVOS_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
@@ -26,6 +31,7 @@ def ykvos_home(tmp_path_factory) -> Iterator:
     for key in ("YKVOS_CLICKHOUSE_URL", "YKVOS_POSTGRES_DSN"):
         os.environ.pop(key, None)
     yield home
+    shutil.rmtree(home, ignore_errors=True)
     for key, value in previous.items():
         if value is None:
             os.environ.pop(key, None)

@@ -33,6 +33,7 @@ Data faults change the rows of GetCdr replies:
 - `missing_field`: the field named by `value` (default flowNo) removed from the 1st, 11th,
   21st... CDR of a reply.
 - `negative_duration`: every `value`-th answered CDR with a negative holdTime.
+- `purged`: no CDRs at all, with retCode 0, as after the switch deleted old daily tables.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ DATA_KINDS = frozenset(
         "unknown_fields",
         "missing_field",
         "negative_duration",
+        "purged",
     }
 )
 _DEFAULT_VALUES = {
@@ -246,6 +248,8 @@ def transform_cdrs(
     kinds = {rule.kind: rule for rule in rules if rule.kind in DATA_KINDS}
     if not kinds:
         yield from rows
+        return
+    if "purged" in kinds:
         return
 
     if "midnight_shift" in kinds or "late_cdrs" in kinds or "duplicate_across_accounts" in kinds:
