@@ -145,7 +145,7 @@ def parse_rules(spec: str) -> list[FaultRule]:
 
 @dataclass
 class TransportFault:
-    """What the server does instead of (or before) a normal reply."""
+    """The reply a server sends instead of (or before) a normal one."""
 
     kind: str
     latency: float = 0.0
