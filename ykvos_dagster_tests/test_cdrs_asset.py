@@ -178,6 +178,33 @@ def test_vos_error_fails_partition_and_keeps_rows(
         assert stored_totals(ch, unique_slug) == before
 
 
+def test_retcode_error_names_account_day_and_code(
+    dagster_instance, register, unique_slug, ykvos_home
+):
+    from ykvos_dagster.simulator.data import SimulatedSwitch, SimulatorConfig
+    from ykvos_dagster.simulator.faults import FaultPlan
+    from ykvos_dagster.simulator.server import SimulatorServer
+    from ykvos_dagster.warehouse.clickhouse import open_client
+
+    switch = SimulatedSwitch(SimulatorConfig(seed=9, accounts=6, daily_cdrs=300))
+    with SimulatorServer(switch) as server:
+        register(unique_slug, server)
+        run_cdrs(dagster_instance, unique_slug)
+        with open_client() as ch:
+            before = stored_totals(ch, unique_slug)
+        server.faults = FaultPlan.parse("ret_code=-10007,interfaces=GetCdr")
+        result = run_cdrs(dagster_instance, unique_slug, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.to_string()
+    assert f"instance={unique_slug}" in failure
+    # Accounts are pulled in sorted order, so the first GetCdr is the first to fail.
+    assert f"account={sorted(switch.accounts())[0]!r}" in failure
+    assert "day=2025-03-14" in failure
+    assert "retCode=-10007" in failure
+    with open_client() as ch:
+        assert stored_totals(ch, unique_slug) == before
+
+
 @pytest.mark.timezone
 def test_unfinished_local_day_is_refused(dagster_instance, register, simulator, unique_slug):
     # The UTC date of now is a partition (end_offset=1) and is never over yet in Los Angeles.
