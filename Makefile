@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test lint format clean
+.PHONY: install compose-parser demo dev test lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,22 @@ demo: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/ykvos dev
 
+# A Compose parser for the tests of docker-compose.yml: the Debian package docker-compose,
+# installed with apt-get when running as root. Without one those tests are skipped.
+compose-parser:
+	@if command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
+			|| { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } \
+			|| echo "installing docker-compose failed: the docker-compose.yml tests will be skipped"; \
+	else \
+		echo "no Compose parser (install docker-compose): the docker-compose.yml tests will be skipped"; \
+	fi
+
 # The whole suite with the host on UTC, then the time-zone-sensitive tests on Shanghai time.
-test: $(STAMP)
+test: $(STAMP) compose-parser
 	TZ=UTC $(BIN)/pytest
 	TZ=Asia/Shanghai $(BIN)/pytest -m timezone
 

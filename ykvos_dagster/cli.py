@@ -307,16 +307,32 @@ def build_parser() -> argparse.ArgumentParser:
     instances.set_defaults(handler=cmd_instances)
 
     simulator = commands.add_parser(
-        "simulator", help="run the VOS3000 simulator (options: ykvos simulator --help)"
+        "simulator",
+        help="run the VOS3000 simulator (options: ykvos simulator --help)",
+        add_help=False,
     )
     simulator.add_argument("simulator_args", nargs=argparse.REMAINDER)
     simulator.set_defaults(handler=cmd_simulator)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line. Options after `simulator` belong to the simulator's own parser.
+
+    argparse does not give a REMAINDER positional the arguments that start with `-` when they
+    come first, so those arrive as unknown arguments and are put back in front.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command != "simulator":
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.simulator_args = [*unknown, *args.simulator_args]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     _setup_logging(args.verbose)
     try:
         return args.handler(args)

@@ -11,6 +11,7 @@ from ykvos_dagster.automation import (
     statistics_jobs,
     vos_instances_sensor,
 )
+from ykvos_dagster.maintenance import purge_old_runs_job, purge_old_runs_schedule
 from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
 
 
@@ -26,7 +27,8 @@ def build_resources() -> dict:
 
 defs = Definitions(
     assets=[cdrs, *statistics_assets.values()],
-    jobs=[cdrs_job, *statistics_jobs.values()],
+    jobs=[cdrs_job, *statistics_jobs.values(), purge_old_runs_job],
+    schedules=[purge_old_runs_schedule],
     sensors=[vos_instances_sensor, cdr_daily_pull_sensor, cdr_statistics_sensor],
     resources=build_resources(),
     executor=in_process_executor,

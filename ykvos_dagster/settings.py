@@ -7,14 +7,19 @@ definitions works on a machine with no engine reachable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 HOME_ENV = "YKVOS_HOME"
 CLICKHOUSE_URL_ENV = "YKVOS_CLICKHOUSE_URL"
 POSTGRES_DSN_ENV = "YKVOS_POSTGRES_DSN"
 CLICKHOUSE_LOCK_TIMEOUT_ENV = "YKVOS_CLICKHOUSE_LOCK_TIMEOUT"
+CLICKHOUSE_CLUSTER_ENV = "YKVOS_CLICKHOUSE_CLUSTER"
 
 DEFAULT_CLICKHOUSE_LOCK_TIMEOUT_SECONDS = 600.0
+
+# A cluster name ends up quoted inside DDL, so it may not contain quotes or spaces.
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9_.{}-]+")
 
 
 def ykvos_home() -> Path:
@@ -26,6 +31,19 @@ def ykvos_home() -> Path:
 def clickhouse_url() -> str | None:
     """Return the configured ClickHouse DSN, or None for the embedded chDB engine."""
     return os.environ.get(CLICKHOUSE_URL_ENV) or None
+
+
+def clickhouse_cluster() -> str | None:
+    """Return the ClickHouse cluster that the schema is replicated on, or None for one server."""
+    name = os.environ.get(CLICKHOUSE_CLUSTER_ENV, "").strip()
+    if not name:
+        return None
+    if not _CLUSTER_NAME.fullmatch(name):
+        raise ValueError(
+            f"{CLICKHOUSE_CLUSTER_ENV}={name!r} is not a valid cluster name: use letters, digits, "
+            "'_', '-', '.' or a macro such as {cluster}"
+        )
+    return name
 
 
 def postgres_dsn() -> str | None:

@@ -28,7 +28,7 @@ def ykvos_home() -> Iterator:
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
     (home / "dagster").mkdir()
     (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    for key in ("YKVOS_CLICKHOUSE_URL", "YKVOS_POSTGRES_DSN"):
+    for key in ("YKVOS_CLICKHOUSE_URL", "YKVOS_POSTGRES_DSN", "YKVOS_CLICKHOUSE_CLUSTER"):
         os.environ.pop(key, None)
     yield home
     shutil.rmtree(home, ignore_errors=True)

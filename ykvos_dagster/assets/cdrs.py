@@ -9,6 +9,8 @@ from ykvos_dagster.warehouse.pacing import RequestGate
 from ykvos_dagster.warehouse.registry import get_instance
 
 ALLOW_SHRINK_TAG = "ykvos/allow-shrink"
+# Dagster concurrency pool of the assets that use ClickHouse. Each deployment sets its limit.
+CLICKHOUSE_POOL = "clickhouse"
 
 
 @asset(
@@ -16,6 +18,7 @@ ALLOW_SHRINK_TAG = "ykvos/allow-shrink"
     group_name="cdrs",
     kinds={"clickhouse"},
     owners=["team:data-engineering"],
+    pool=CLICKHOUSE_POOL,
 )
 def cdrs(
     context: AssetExecutionContext,

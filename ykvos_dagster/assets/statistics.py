@@ -7,7 +7,7 @@ from dagster import (
     asset,
 )
 
-from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.cdrs import CLICKHOUSE_POOL, cdrs
 from ykvos_dagster.partitions import (
     DATE_DIMENSION,
     INSTANCE_DIMENSION,
@@ -40,6 +40,7 @@ def _build(period_type: str) -> AssetsDefinition:
         group_name="statistics",
         kinds={"clickhouse", "postgres"},
         owners=["team:data-engineering"],
+        pool=CLICKHOUSE_POOL,
         description=(
             f"Call statistics per {period_type} of call days, per VOS3000 instance, in the "
             "PostgreSQL table `cdr_statistics` (period_type = "

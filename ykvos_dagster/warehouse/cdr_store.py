@@ -4,6 +4,9 @@ The rows go into a staging table first and replace the instance-day partition of
 `ALTER TABLE ... REPLACE PARTITION` (or `DROP PARTITION` for a day without calls). Both are atomic
 in ClickHouse, so readers see the old rows or the new rows, never a mix, even if the process dies
 in between. The next load of that instance-day drops a staging table left behind that way.
+
+On a ClickHouse cluster (`YKVOS_CLICKHOUSE_CLUSTER`) every statement here works on the local
+replicated table `cdrs_local` of the connected server, and its replicas copy the new partition.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from ykvos_dagster.warehouse.cluster import local_table, staging_table_ddl
 from ykvos_dagster.warehouse.registry import validate_slug
 
 logger = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ def _staging_prefix(instance: str, day: dt.date) -> str:
 def stored_account_counts(client, instance: str, day: dt.date) -> dict[str, int]:
     """Return the number of stored CDRs per account for one instance-day."""
     result = client.query(
-        "SELECT account, count() FROM cdrs WHERE instance = {instance:String}"
+        f"SELECT account, count() FROM {local_table('cdrs')} WHERE instance = {{instance:String}}"
         " AND call_day = {day:Date} GROUP BY account",
         parameters={"instance": instance, "day": day},
     )
@@ -90,7 +94,8 @@ def load_instance_day(
     """
     drop_stale_staging(client, instance, day)
     staging = f"{_staging_prefix(instance, day)}{uuid.uuid4().hex[:12]}"
-    client.command(f"CREATE TABLE `{staging}` AS cdrs")
+    target = local_table("cdrs")
+    client.command(staging_table_ddl(client, staging, target))
     try:
         if expected_rows:
             with spool_path.open("rb") as spool:
@@ -112,9 +117,9 @@ def load_instance_day(
         rows, accounts, answered, total_fee = summary
         partition = _partition_literal(instance, day)
         if rows:
-            client.command(f"ALTER TABLE cdrs REPLACE PARTITION {partition} FROM `{staging}`")
+            client.command(f"ALTER TABLE {target} REPLACE PARTITION {partition} FROM `{staging}`")
         else:
-            client.command(f"ALTER TABLE cdrs DROP PARTITION {partition}")
+            client.command(f"ALTER TABLE {target} DROP PARTITION {partition}")
         return LoadResult(
             rows=int(rows),
             accounts=int(accounts),
@@ -147,7 +152,7 @@ def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date
             duplicates,
         )
         deduplicated = f"{staging}_dedup"
-        client.command(f"CREATE TABLE `{deduplicated}` AS cdrs")
+        client.command(staging_table_ddl(client, deduplicated, local_table("cdrs")))
         try:
             client.command(
                 f"INSERT INTO `{deduplicated}` SELECT * FROM `{staging}` LIMIT 1 BY flow_no"
@@ -161,7 +166,7 @@ def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date
 
 def _check_flow_numbers_unique(client, staging: str, instance: str, day: dt.date) -> None:
     clashes = client.query(
-        f"SELECT flow_no, call_day FROM cdrs WHERE instance = {{instance:String}}"
+        f"SELECT flow_no, call_day FROM {local_table('cdrs')} WHERE instance = {{instance:String}}"
         f" AND call_day != {{day:Date}} AND flow_no IN (SELECT flow_no FROM `{staging}`)"
         f" ORDER BY flow_no LIMIT {_SAMPLE_LIMIT}",
         parameters={"instance": instance, "day": day},
@@ -177,7 +182,8 @@ def _check_flow_numbers_unique(client, staging: str, instance: str, day: dt.date
 def _check_no_shrink(client, staging: str, instance: str, day: dt.date, allow_shrink: bool) -> None:
     shrunk = client.query(
         f"SELECT stored.account, stored.n, pulled.n FROM"
-        f" (SELECT account, count() AS n FROM cdrs WHERE instance = {{instance:String}}"
+        f" (SELECT account, count() AS n FROM {local_table('cdrs')}"
+        f"  WHERE instance = {{instance:String}}"
         f"  AND call_day = {{day:Date}} GROUP BY account) AS stored"
         f" LEFT JOIN (SELECT account, count() AS n FROM `{staging}` GROUP BY account) AS pulled"
         f" ON stored.account = pulled.account"

@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ykvos_dagster import settings
+from ykvos_dagster.warehouse.cluster import ClusterDdl, check_cluster, merge_tree_tables
+
 logger = logging.getLogger(__name__)
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -88,17 +91,32 @@ def migrate_postgres(connection, folder: Path | None = None) -> list[int]:
     return applied_now
 
 
-def migrate_clickhouse(client, folder: Path | None = None) -> list[int]:
+def migrate_clickhouse(client, folder: Path | None = None, cluster: str | None = None) -> list[int]:
     """Apply pending ClickHouse migrations; return the versions applied.
 
     ClickHouse has no transactional DDL, so every statement must be idempotent
-    (`IF NOT EXISTS`); a migration interrupted half-way is simply run again.
+    (`IF NOT EXISTS`); a migration interrupted half-way is simply run again. With a `cluster`
+    (default: `YKVOS_CLICKHOUSE_CLUSTER`), each statement is rewritten for that replicated
+    cluster by `ykvos_dagster.warehouse.cluster` and runs ON CLUSTER.
     """
     migrations = load_migrations(folder or schema_folder("clickhouse"))
-    client.command(
-        "CREATE TABLE IF NOT EXISTS db_versions (version UInt32, name String,"
-        " applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version"
+    cluster = cluster or settings.clickhouse_cluster()
+    ddl = None
+    if cluster is None:
+        client.command(
+            "CREATE TABLE IF NOT EXISTS db_versions (version UInt32, name String,"
+            " applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree"
+            " ORDER BY version"
+        )
+    else:
+        check_cluster(client, cluster)
+        database = client.query("SELECT currentDatabase()").result_rows[0][0]
+        ddl = ClusterDdl(cluster=cluster, database=database)
+        client.command(ddl.versions_table_ddl())
+    replicated_tables = merge_tree_tables(
+        [statement for migration in migrations for statement in migration.statements()]
     )
+
     done = {row[0] for row in client.query("SELECT version FROM db_versions").result_rows}
     applied_now = []
     for migration in migrations:
@@ -106,7 +124,9 @@ def migrate_clickhouse(client, folder: Path | None = None) -> list[int]:
             continue
         logger.info("Applying ClickHouse migration %04d_%s", migration.version, migration.name)
         for statement in migration.statements():
-            client.command(statement)
+            rewritten = [statement] if ddl is None else ddl.rewrite(statement, replicated_tables)
+            for command in rewritten:
+                client.command(command)
         client.command(
             "INSERT INTO db_versions (version, name) VALUES ({version:UInt32}, {name:String})",
             parameters={"version": migration.version, "name": migration.name},
