@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ykvos_dagster.warehouse.registry import VosInstance
 from ykvos_dagster.warehouse.statistics import PERIOD_TYPES, period_start_for
+
+logger = logging.getLogger(__name__)
 
 # The daily pull of an instance's previous call day starts once this server-local time has
 # passed, so that calls written just after midnight are in the switch's daily table.
@@ -42,7 +45,13 @@ def due_cdr_pulls(
     for instance in instances:
         if not instance.enabled:
             continue
-        local_now = now.astimezone(instance.zone)
+        try:
+            zone = instance.zone
+        except ValueError as error:
+            # One broken registry row must not stop the pulls of every other instance.
+            logger.error("instance %s is skipped: %s", instance.slug, error)
+            continue
+        local_now = now.astimezone(zone)
         if local_now.time() < PULL_AFTER_LOCAL_TIME:
             continue
         today = local_now.date()

@@ -158,6 +158,8 @@ def test_invalid_time_zone_in_registry_fails_clearly(
     )
     pg.commit()
     result = materialize_cdrs(dagster_instance, unique_slug, raise_on_error=False)
+    pg.execute("UPDATE vos_instances SET enabled = false WHERE slug = %s", (unique_slug,))
+    pg.commit()
     assert not result.success
     assert "unknown time zone 'Asia/Atlantis'" in failure_text(result)
 

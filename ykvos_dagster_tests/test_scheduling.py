@@ -78,6 +78,13 @@ def test_run_key_changes_with_pull_day():
     assert first_key != second_key
 
 
+def test_instance_with_invalid_zone_skipped():
+    now = dt.datetime(2025, 3, 14, 18, tzinfo=dt.UTC)
+    broken = instance("broken", "Asia/Atlantis")
+    pulls = list(due_cdr_pulls([broken, SHANGHAI], now))
+    assert {pull.instance for pull in pulls} == {"sh"}
+
+
 def test_disabled_instance_not_pulled():
     now = dt.datetime(2025, 3, 14, 18, tzinfo=dt.UTC)
     assert list(due_cdr_pulls([instance("off", "UTC", enabled=False)], now)) == []
