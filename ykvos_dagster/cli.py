@@ -70,6 +70,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(item) for item in value)
     return str(value)
 
 
@@ -160,6 +162,8 @@ def cmd_instances(args: argparse.Namespace) -> int:
                 first_day=args.first_day,
                 pause_seconds=args.pause,
                 timeout_seconds=args.timeout,
+                default_region=args.region,
+                strip_prefixes=args.strip_prefix,
                 update_existing=args.update,
             )
             print(f"registered {instance.slug} ({instance.uuid}) at {instance.base_url}")
@@ -169,7 +173,8 @@ def cmd_instances(args: argparse.Namespace) -> int:
         else:
             instances = registry.list_instances(connection)
             columns = ["slug", "name", "base_url", "path_prefix", "timezone", "currency"]
-            columns += ["first_day", "enabled", "pause_seconds", "uuid"]
+            columns += ["first_day", "enabled", "pause_seconds", "default_region"]
+            columns += ["strip_prefixes", "uuid"]
             rows = [[getattr(instance, column) for column in columns] for instance in instances]
             print_rows(columns, rows, args.format)
     return 0
@@ -293,6 +298,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument(
         "--timeout", type=float, default=60.0, help="read timeout in seconds (default 60)"
+    )
+    add.add_argument(
+        "--region",
+        default="CN",
+        help="ISO 3166 region of dialled numbers in national form (default CN)",
+    )
+    add.add_argument(
+        "--strip-prefix",
+        action="append",
+        default=[],
+        metavar="DIGITS",
+        help="routing prefix removed from dialled numbers before parsing; repeat for several",
     )
     add.add_argument(
         "--update", action="store_true", help="update the settings of a registered slug"
