@@ -3,6 +3,7 @@
 from dagster import Definitions, in_process_executor
 
 from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.destinations import cdr_destinations
 from ykvos_dagster.assets.statistics import statistics_assets
 from ykvos_dagster.automation import (
     cdr_daily_pull_sensor,
@@ -25,7 +26,7 @@ def build_resources() -> dict:
 
 
 defs = Definitions(
-    assets=[cdrs, *statistics_assets.values()],
+    assets=[cdrs, cdr_destinations, *statistics_assets.values()],
     jobs=[cdrs_job, *statistics_jobs.values()],
     sensors=[vos_instances_sensor, cdr_daily_pull_sensor, cdr_statistics_sensor],
     resources=build_resources(),
