@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compose-parser demo dev test lint format clean
+.PHONY: install compose-parser chromium demo dev test lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,18 @@ compose-parser:
 		echo "no Compose parser (install docker-compose): the docker-compose.yml tests will be skipped"; \
 	fi
 
+# Debian's chromium and chromedriver for the browser check of the Dagster UI. Installed only as
+# root and only where apt-get works; without them that test is skipped with the reason.
+chromium:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+		|| echo "chromium could not be installed; the browser check will be skipped"; \
+	else echo "chromium is not installed; the browser check will be skipped"; fi
+
 # The whole suite with the host on UTC, then the time-zone-sensitive tests on Shanghai time.
-test: $(STAMP) compose-parser
+test: $(STAMP) compose-parser chromium
 	TZ=UTC $(BIN)/pytest
 	TZ=Asia/Shanghai $(BIN)/pytest -m timezone
 

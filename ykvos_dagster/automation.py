@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.destinations import cdr_destinations
 from ykvos_dagster.assets.statistics import ASSET_NAMES, statistics_assets
 from ykvos_dagster.partitions import (
     DATE_DIMENSION,
@@ -50,9 +51,10 @@ def default_status() -> DefaultSensorStatus:
 
 cdrs_job = define_asset_job(
     "cdrs_job",
-    selection=AssetSelection.assets(cdrs),
+    selection=AssetSelection.assets(cdrs, cdr_destinations),
     partitions_def=cdr_partitions,
-    description="Pull one call day of one VOS3000 instance into ClickHouse `cdrs`.",
+    description="Pull one call day of one VOS3000 instance into ClickHouse `cdrs` and parse the "
+    "destinations of its dialled numbers.",
 )
 statistics_jobs = {
     period: define_asset_job(

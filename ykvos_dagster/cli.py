@@ -1,4 +1,4 @@
-"""The `ykvos` command: demo, dev, sql, migrate, instances and simulator."""
+"""The `ykvos` command: demo, dev, sql, export, migrate, instances and simulator."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(item) for item in value)
     return str(value)
 
 
@@ -129,6 +131,47 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ykvos_dagster.warehouse.clickhouse import open_client
+    from ykvos_dagster.warehouse.export import export_cdrs, format_for
+
+    output = Path(args.output).expanduser().resolve()
+    export_format = format_for(output, args.format)
+    # The bar goes to stderr, and only on a terminal, so that scripts and pipes get no noise.
+    progress = tqdm(
+        unit=" rows",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        desc=output.name,
+    )
+    with progress, open_client() as client:
+        # With several threads, chDB reads blocks faster than the file is written and queues
+        # them. Measured on the 2-core development machine, draining 3M rows of 650 bytes peaked
+        # at 911 MB with the default threads and at 436 MB with one.
+        client.set_client_setting("max_threads", "1")
+
+        def start(total: int) -> None:
+            progress.reset(total=total)
+
+        result = export_cdrs(
+            client,
+            start=args.from_day,
+            end=args.to_day,
+            output=output,
+            export_format=export_format,
+            instance=args.instance,
+            include_raw=args.include_raw,
+            overwrite=args.overwrite,
+            on_start=start,
+            on_rows=progress.update,
+        )
+    print(f"exported {result.rows} CDRs to {result.path} in {result.seconds:.1f} s")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from ykvos_dagster.warehouse.clickhouse import open_client
     from ykvos_dagster.warehouse.migrations import migrate_clickhouse, migrate_postgres
@@ -160,6 +203,8 @@ def cmd_instances(args: argparse.Namespace) -> int:
                 first_day=args.first_day,
                 pause_seconds=args.pause,
                 timeout_seconds=args.timeout,
+                default_region=args.region,
+                strip_prefixes=args.strip_prefix,
                 update_existing=args.update,
             )
             print(f"registered {instance.slug} ({instance.uuid}) at {instance.base_url}")
@@ -169,7 +214,8 @@ def cmd_instances(args: argparse.Namespace) -> int:
         else:
             instances = registry.list_instances(connection)
             columns = ["slug", "name", "base_url", "path_prefix", "timezone", "currency"]
-            columns += ["first_day", "enabled", "pause_seconds", "uuid"]
+            columns += ["first_day", "enabled", "pause_seconds", "default_region"]
+            columns += ["strip_prefixes", "uuid"]
             rows = [[getattr(instance, column) for column in columns] for instance in instances]
             print_rows(columns, rows, args.format)
     return 0
@@ -275,6 +321,33 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=["table", "csv", "tsv", "json"], default="table")
     sql.set_defaults(handler=cmd_sql)
 
+    export = commands.add_parser(
+        "export",
+        help="write the CDRs of a range of call days to a Parquet or CSV file",
+        description="Stream the CDRs of the call days FROM to TO (both included) from ClickHouse "
+        "into a Parquet or CSV file, in bounded memory.",
+    )
+    export.add_argument(
+        "--from", dest="from_day", type=_date, required=True, help="first call day, YYYY-MM-DD"
+    )
+    export.add_argument(
+        "--to", dest="to_day", type=_date, required=True, help="last call day (included)"
+    )
+    export.add_argument("--instance", help="instance slug (default: every instance)")
+    export.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        help="file format (default: from the suffix of --output)",
+    )
+    export.add_argument("--output", required=True, help="file to write")
+    export.add_argument(
+        "--include-raw", action="store_true", help="also export `raw`, the original JSON record"
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace the output file if it exists"
+    )
+    export.set_defaults(handler=cmd_export)
+
     migrate = commands.add_parser("migrate", help="apply pending schema migrations")
     migrate.set_defaults(handler=cmd_migrate)
 
@@ -293,6 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument(
         "--timeout", type=float, default=60.0, help="read timeout in seconds (default 60)"
+    )
+    add.add_argument(
+        "--region",
+        default="CN",
+        help="ISO 3166 region of dialled numbers in national form (default CN)",
+    )
+    add.add_argument(
+        "--strip-prefix",
+        action="append",
+        default=[],
+        metavar="DIGITS",
+        help="routing prefix removed from dialled numbers before parsing; repeat for several",
     )
     add.add_argument(
         "--update", action="store_true", help="update the settings of a registered slug"

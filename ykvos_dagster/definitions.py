@@ -2,7 +2,9 @@
 
 from dagster import Definitions, in_process_executor
 
+from ykvos_dagster.alerts import run_failure_webhook_sensor
 from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.destinations import cdr_destinations
 from ykvos_dagster.assets.statistics import statistics_assets
 from ykvos_dagster.automation import (
     cdr_daily_pull_sensor,
@@ -26,10 +28,15 @@ def build_resources() -> dict:
 
 
 defs = Definitions(
-    assets=[cdrs, *statistics_assets.values()],
+    assets=[cdrs, cdr_destinations, *statistics_assets.values()],
     jobs=[cdrs_job, *statistics_jobs.values(), purge_old_runs_job],
     schedules=[purge_old_runs_schedule],
-    sensors=[vos_instances_sensor, cdr_daily_pull_sensor, cdr_statistics_sensor],
+    sensors=[
+        vos_instances_sensor,
+        cdr_daily_pull_sensor,
+        cdr_statistics_sensor,
+        run_failure_webhook_sensor,
+    ],
     resources=build_resources(),
     executor=in_process_executor,
 )

@@ -17,6 +17,7 @@ from decimal import Decimal
 from dagster import DagsterInstance, materialize
 
 from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.destinations import cdr_destinations
 from ykvos_dagster.assets.statistics import statistics_assets
 from ykvos_dagster.definitions import build_resources
 from ykvos_dagster.partitions import instance_partitions, partition_key, period_key
@@ -91,7 +92,7 @@ def run_demo(*, days: int, slug: str, seed: int, timezone: str, simulator_port: 
             day_started = time.monotonic()
             key = partition_key(day.isoformat(), slug)
             materialize(
-                [cdrs],
+                [cdrs, cdr_destinations],
                 partition_key=key,
                 instance=instance,
                 resources=resources,

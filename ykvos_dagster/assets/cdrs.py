@@ -2,9 +2,17 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from ykvos_dagster.assets.observability import (
+    CDRS_SCHEMA,
+    COLUMN_SCHEMA_KEY,
+    DAILY_FRESHNESS,
+    ROW_COUNT_KEY,
+    preview_metadata,
+)
 from ykvos_dagster.cdr_pull import pull_cdr_day, record_load
 from ykvos_dagster.partitions import DATE_DIMENSION, INSTANCE_DIMENSION, cdr_partitions
 from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
+from ykvos_dagster.warehouse.leaders import leaders_preview
 from ykvos_dagster.warehouse.pacing import RequestGate
 from ykvos_dagster.warehouse.registry import get_instance
 
@@ -19,6 +27,8 @@ CLICKHOUSE_POOL = "clickhouse"
     kinds={"clickhouse"},
     owners=["team:data-engineering"],
     pool=CLICKHOUSE_POOL,
+    metadata={COLUMN_SCHEMA_KEY: CDRS_SCHEMA},
+    freshness_policy=DAILY_FRESHNESS,
 )
 def cdrs(
     context: AssetExecutionContext,
@@ -26,14 +36,18 @@ def cdrs(
     clickhouse: ClickHouseResource,
     postgres: PostgresResource,
 ) -> MaterializeResult:
-    """Call-detail records of one VOS3000 switch and one call day, in the ClickHouse table `cdrs`.
+    """Call-detail records (CDRs) of one VOS3000 switch and one call day, in the ClickHouse table
+    `cdrs`.
 
-    One row per CDR (key: instance, flow_no) with every field of the VOS3000 InfoCdr record;
-    instants in UTC, money as Decimal(18, 6). The call day is the switch's server-local day whose
-    GetCdr pull returned the row, the same day the switch's own reports use. Materializing a
-    partition again replaces that instance-day atomically, so `SELECT count() FROM cdrs` never
-    counts a CDR twice. A re-pull that returns fewer CDRs for an account than are stored fails
-    unless the run has the tag `ykvos/allow-shrink=true` (switches purge old CDRs).
+    One row per call attempt (key: instance, flow_no) with every field of the VOS3000 InfoCdr
+    record. Instants are UTC, and money is Decimal(18, 6) in the switch's currency. A call is
+    answered when hold_time > 0. The call day is the switch's server-local day whose GetCdr pull
+    returned the row, the same day the switch's own reports use. Materializing a partition again
+    replaces that instance-day atomically, so `SELECT count() FROM cdrs` never counts a CDR twice,
+    and the analyst views (cdr_calls, cdr_kpi_daily, cdr_account_daily, ...) read it directly.
+
+    A re-pull that returns fewer CDRs for an account than are stored fails unless the run has the
+    tag `ykvos/allow-shrink=true` (switches purge old CDRs).
     """
     keys = context.partition_key.keys_by_dimension
     day = dt.date.fromisoformat(keys[DATE_DIMENSION])
@@ -64,9 +78,19 @@ def cdrs(
 
     with postgres.connect() as connection:
         record_load(connection, result, context.run.run_id)
+    with clickhouse.session() as client:
+        preview = leaders_preview(
+            client,
+            instance=slug,
+            start=day,
+            end=day + dt.timedelta(days=1),
+            currency=instance.currency,
+        )
 
     return MaterializeResult(
         metadata={
+            ROW_COUNT_KEY: MetadataValue.int(result.rows),
+            **preview_metadata(preview),
             "rows": MetadataValue.int(result.rows),
             "accounts": MetadataValue.int(result.accounts_with_cdrs),
             "accounts_requested": MetadataValue.int(result.accounts_requested),

@@ -8,6 +8,14 @@ from dagster import (
 )
 
 from ykvos_dagster.assets.cdrs import CLICKHOUSE_POOL, cdrs
+from ykvos_dagster.assets.observability import (
+    CDR_STATISTICS_SCHEMA,
+    COLUMN_SCHEMA_KEY,
+    DAILY_FRESHNESS,
+    ROW_COUNT_KEY,
+    preview_metadata,
+)
+from ykvos_dagster.metadata import leaders_markdown, statistics_leaders
 from ykvos_dagster.partitions import (
     DATE_DIMENSION,
     INSTANCE_DIMENSION,
@@ -41,14 +49,16 @@ def _build(period_type: str) -> AssetsDefinition:
         kinds={"clickhouse", "postgres"},
         owners=["team:data-engineering"],
         pool=CLICKHOUSE_POOL,
+        metadata={COLUMN_SCHEMA_KEY: CDR_STATISTICS_SCHEMA},
+        freshness_policy=DAILY_FRESHNESS if period_type == "day" else None,
         description=(
             f"Call statistics per {period_type} of call days, per VOS3000 instance, in the "
             "PostgreSQL table `cdr_statistics` (period_type = "
             f"'{period_type}'). One row for the whole switch (statistic_type 'vos'), one per "
             "account and one per routing gateway (calleeGateway): total and connected calls, "
             "talk seconds of connected calls, billed seconds, total fee in the instance's "
-            "currency, and the connection rate in percent. A period whose past days are not all "
-            "loaded has is_complete = false; the current period is computed to date."
+            "currency, and the connection rate (ASR) in percent. A period whose past days are "
+            "not all loaded has is_complete = false; the current period is computed to date."
         ),
     )
     def _statistics(
@@ -85,8 +95,21 @@ def _build(period_type: str) -> AssetsDefinition:
                 f"instance {slug} {period_type} {start}: only {coverage.days_loaded} of "
                 f"{coverage.days_elapsed} past days are loaded; statistics marked incomplete"
             )
+        preview = leaders_markdown(
+            [
+                ("Top accounts", "account", statistics_leaders(rows, "account")),
+                (
+                    "Top routing gateways (calleeGateway)",
+                    "routing gateway",
+                    statistics_leaders(rows, "gateway"),
+                ),
+            ],
+            instance.currency,
+        )
         return MaterializeResult(
             metadata={
+                ROW_COUNT_KEY: MetadataValue.int(len(rows)),
+                **preview_metadata(preview),
                 "period": MetadataValue.text(f"[{start}, {end})"),
                 "rows_written": MetadataValue.int(len(rows)),
                 "accounts": MetadataValue.int(

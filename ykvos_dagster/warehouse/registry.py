@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from ykvos_dagster.numbering import normalize_strip_prefixes, validate_region
 from ykvos_dagster.vos3000.client import DEFAULT_PATH_PREFIX, VosEndpoint
 from ykvos_dagster.vos3000.days import zone_for
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _COLUMNS = (
     "slug, uuid, name, base_url, path_prefix, timezone, currency, first_day, enabled,"
-    " pause_seconds, timeout_seconds"
+    " pause_seconds, timeout_seconds, default_region, strip_prefixes"
 )
 
 
@@ -39,6 +40,8 @@ class VosInstance:
     enabled: bool
     pause_seconds: float
     timeout_seconds: float
+    default_region: str = "CN"
+    strip_prefixes: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -67,6 +70,7 @@ def _from_row(row: dict) -> VosInstance:
     for key in ("pause_seconds", "timeout_seconds"):
         if isinstance(values[key], Decimal):
             values[key] = float(values[key])
+    values["strip_prefixes"] = tuple(values["strip_prefixes"])
     return VosInstance(**values)
 
 
@@ -82,6 +86,8 @@ def add_instance(
     currency: str = "CNY",
     pause_seconds: float = 2.0,
     timeout_seconds: float = 60.0,
+    default_region: str = "CN",
+    strip_prefixes: tuple[str, ...] | list[str] = (),
     update_existing: bool = False,
 ) -> VosInstance:
     """Register an instance, validating every field first.
@@ -98,12 +104,15 @@ def add_instance(
         raise ValueError(f"pause must be >= 0 s, got {pause_seconds}")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"currency {currency!r} is not an ISO 4217 code such as CNY or USD")
+    validate_region(default_region)
+    strip_prefixes = list(normalize_strip_prefixes(strip_prefixes))
 
     conflict = (
         "ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, base_url = EXCLUDED.base_url,"
         " path_prefix = EXCLUDED.path_prefix, timezone = EXCLUDED.timezone,"
         " currency = EXCLUDED.currency, first_day = EXCLUDED.first_day,"
         " pause_seconds = EXCLUDED.pause_seconds, timeout_seconds = EXCLUDED.timeout_seconds,"
+        " default_region = EXCLUDED.default_region, strip_prefixes = EXCLUDED.strip_prefixes,"
         " updated_at = now()"
         if update_existing
         else "ON CONFLICT (slug) DO NOTHING"
@@ -111,8 +120,9 @@ def add_instance(
     with connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(
             f"INSERT INTO vos_instances (slug, uuid, name, base_url, path_prefix, timezone,"
-            f" currency, first_day, pause_seconds, timeout_seconds)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {conflict} RETURNING {_COLUMNS}",
+            f" currency, first_day, pause_seconds, timeout_seconds, default_region, strip_prefixes)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {conflict}"
+            f" RETURNING {_COLUMNS}",
             (
                 slug,
                 uuid.uuid4(),
@@ -124,6 +134,8 @@ def add_instance(
                 first_day,
                 pause_seconds,
                 timeout_seconds,
+                default_region,
+                strip_prefixes,
             ),
         )
         row = cursor.fetchone()
