@@ -1,8 +1,9 @@
 """HTTP server that replies like the JSP layer of a VOS3000 Web API.
 
-The server implements GetAllCustomers, GetCustomer and GetCdr under the configured path
-prefix, at ``<prefix>/<Interface>`` and ``<prefix>/<Interface>.jsp``, and follows the
-behaviour of the real JSP pages:
+The server implements GetAllCustomers, GetCustomer and GetCdr, and the inventory and live-state
+interfaces of ``simulator/inventory.py``, under the configured path prefix, at
+``<prefix>/<Interface>`` and ``<prefix>/<Interface>.jsp``, and follows the behaviour of the real
+JSP pages:
 
 - Only POST is accepted. The request Content-Type is ignored and the body is decoded as
   UTF-8.
@@ -32,10 +33,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from json.encoder import encode_basestring
 
 from ykvos_dagster.simulator.data import SimulatedSwitch
+from ykvos_dagster.simulator.inventory import INVENTORY_HANDLERS
 
 logger = logging.getLogger(__name__)
 
-INTERFACES = ("GetAllCustomers", "GetCustomer", "GetCdr")
+INTERFACES = ("GetAllCustomers", "GetCustomer", "GetCdr", *INVENTORY_HANDLERS)
 """Interfaces that the simulator serves. Any other name gets HTTP 404."""
 
 RET_OK = 0
@@ -435,9 +437,10 @@ def _parse_payload(body: bytes) -> dict | None:
 
 
 def _row_count(reply: dict) -> int:
-    for key in ("accounts", "infoCustomerBriefs", "infoCustomers", "infoCdrs"):
-        if isinstance(reply.get(key), list):
-            return len(reply[key])
+    """Return the length of the reply's first list, the records it carries."""
+    for value in reply.values():
+        if isinstance(value, list):
+            return len(value)
     return 0
 
 
@@ -548,6 +551,7 @@ _HANDLERS: dict[str, Callable[[SimulatedSwitch, dict], _Reply]] = {
     "GetAllCustomers": _get_all_customers,
     "GetCustomer": _get_customer,
     "GetCdr": _get_cdr,
+    **INVENTORY_HANDLERS,
 }
 
 
