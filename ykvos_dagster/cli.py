@@ -160,6 +160,9 @@ def cmd_instances(args: argparse.Namespace) -> int:
                 first_day=args.first_day,
                 pause_seconds=args.pause,
                 timeout_seconds=args.timeout,
+                skip_idle_accounts=args.skip_idle,
+                batch_accounts=args.batch,
+                batch_max_rows=args.batch_rows,
                 update_existing=args.update,
             )
             print(f"registered {instance.slug} ({instance.uuid}) at {instance.base_url}")
@@ -169,7 +172,8 @@ def cmd_instances(args: argparse.Namespace) -> int:
         else:
             instances = registry.list_instances(connection)
             columns = ["slug", "name", "base_url", "path_prefix", "timezone", "currency"]
-            columns += ["first_day", "enabled", "pause_seconds", "uuid"]
+            columns += ["first_day", "enabled", "pause_seconds", "skip_idle_accounts"]
+            columns += ["batch_accounts", "batch_max_rows", "uuid"]
             rows = [[getattr(instance, column) for column in columns] for instance in instances]
             print_rows(columns, rows, args.format)
     return 0
@@ -293,6 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument(
         "--timeout", type=float, default=60.0, help="read timeout in seconds (default 60)"
+    )
+    add.add_argument(
+        "--skip-idle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip accounts that GetReportCustomerFee reports without CDRs that day and that "
+        "have none stored (default: on)",
+    )
+    add.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="request several small accounts in one GetCdr (default: on)",
+    )
+    add.add_argument(
+        "--batch-rows",
+        type=int,
+        default=5000,
+        help="CDRs per batched GetCdr request, by the report's cdrCount (default 5000)",
     )
     add.add_argument(
         "--update", action="store_true", help="update the settings of a registered slug"

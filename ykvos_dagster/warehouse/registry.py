@@ -18,7 +18,7 @@ from ykvos_dagster.vos3000.days import zone_for
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _COLUMNS = (
     "slug, uuid, name, base_url, path_prefix, timezone, currency, first_day, enabled,"
-    " pause_seconds, timeout_seconds"
+    " pause_seconds, timeout_seconds, skip_idle_accounts, batch_accounts, batch_max_rows"
 )
 
 
@@ -39,6 +39,10 @@ class VosInstance:
     enabled: bool
     pause_seconds: float
     timeout_seconds: float
+    # CDR pull options (see cdr_pull): skip accounts the switch reports idle, batch small ones.
+    skip_idle_accounts: bool = True
+    batch_accounts: bool = True
+    batch_max_rows: int = 5000
 
     @property
     def zone(self) -> ZoneInfo:
@@ -82,6 +86,9 @@ def add_instance(
     currency: str = "CNY",
     pause_seconds: float = 2.0,
     timeout_seconds: float = 60.0,
+    skip_idle_accounts: bool = True,
+    batch_accounts: bool = True,
+    batch_max_rows: int = 5000,
     update_existing: bool = False,
 ) -> VosInstance:
     """Register an instance, validating every field first.
@@ -96,6 +103,8 @@ def add_instance(
     )
     if pause_seconds < 0:
         raise ValueError(f"pause must be >= 0 s, got {pause_seconds}")
+    if batch_max_rows < 1:
+        raise ValueError(f"the GetCdr row budget must be at least 1 row, got {batch_max_rows}")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"currency {currency!r} is not an ISO 4217 code such as CNY or USD")
 
@@ -104,6 +113,8 @@ def add_instance(
         " path_prefix = EXCLUDED.path_prefix, timezone = EXCLUDED.timezone,"
         " currency = EXCLUDED.currency, first_day = EXCLUDED.first_day,"
         " pause_seconds = EXCLUDED.pause_seconds, timeout_seconds = EXCLUDED.timeout_seconds,"
+        " skip_idle_accounts = EXCLUDED.skip_idle_accounts,"
+        " batch_accounts = EXCLUDED.batch_accounts, batch_max_rows = EXCLUDED.batch_max_rows,"
         " updated_at = now()"
         if update_existing
         else "ON CONFLICT (slug) DO NOTHING"
@@ -111,8 +122,10 @@ def add_instance(
     with connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(
             f"INSERT INTO vos_instances (slug, uuid, name, base_url, path_prefix, timezone,"
-            f" currency, first_day, pause_seconds, timeout_seconds)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {conflict} RETURNING {_COLUMNS}",
+            f" currency, first_day, pause_seconds, timeout_seconds, skip_idle_accounts,"
+            f" batch_accounts, batch_max_rows)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {conflict}"
+            f" RETURNING {_COLUMNS}",
             (
                 slug,
                 uuid.uuid4(),
@@ -124,6 +137,9 @@ def add_instance(
                 first_day,
                 pause_seconds,
                 timeout_seconds,
+                skip_idle_accounts,
+                batch_accounts,
+                batch_max_rows,
             ),
         )
         row = cursor.fetchone()
