@@ -257,7 +257,6 @@ CREATE TABLE IF NOT EXISTS account_detail_reports (
     international_fee numeric(24, 6),
     international_time bigint,
     international_count bigint,
-    raw jsonb NOT NULL,
     fetched_at timestamptz NOT NULL,
     PRIMARY KEY (instance, report_day, account)
 );

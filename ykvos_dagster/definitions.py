@@ -2,7 +2,9 @@
 
 from dagster import Definitions, in_process_executor
 
+from ykvos_dagster.assets.account_reports import account_detail_reports, cdrs_match_account_report
 from ykvos_dagster.assets.cdrs import cdrs
+from ykvos_dagster.assets.inventory import inventory_assets, switch_reachable, vos_health_checks
 from ykvos_dagster.assets.statistics import statistics_assets
 from ykvos_dagster.automation import (
     cdr_daily_pull_sensor,
@@ -11,7 +13,12 @@ from ykvos_dagster.automation import (
     statistics_jobs,
     vos_instances_sensor,
 )
-from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
+from ykvos_dagster.resources import (
+    ClickHouseResource,
+    PostgresResource,
+    VosApiResource,
+    VosCacheResource,
+)
 
 
 def build_resources() -> dict:
@@ -21,11 +28,19 @@ def build_resources() -> dict:
         "vos": VosApiResource(),
         "clickhouse": ClickHouseResource(),
         "postgres": PostgresResource(),
+        "vos_cache": VosCacheResource(),
     }
 
 
 defs = Definitions(
-    assets=[cdrs, *statistics_assets.values()],
+    assets=[
+        cdrs,
+        *statistics_assets.values(),
+        *inventory_assets.values(),
+        vos_health_checks,
+        account_detail_reports,
+    ],
+    asset_checks=[cdrs_match_account_report, switch_reachable],
     jobs=[cdrs_job, *statistics_jobs.values()],
     sensors=[vos_instances_sensor, cdr_daily_pull_sensor, cdr_statistics_sensor],
     resources=build_resources(),

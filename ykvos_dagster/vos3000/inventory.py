@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ykvos_dagster.vos3000 import fields
-from ykvos_dagster.vos3000.client import VosClient
+from ykvos_dagster.vos3000.client import VosClient, VosEndpoint
 from ykvos_dagster.vos3000.errors import VosDecodeError
 from ykvos_dagster.vos3000.redaction import redact
 
@@ -614,6 +614,13 @@ class InventoryApi:
         self.instance = client.endpoint.instance
         self.replies: list[Reply] = []
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def endpoint(self) -> VosEndpoint:
+        """The client's endpoint. With `call`, it lets functions written for a VosClient (such as
+        `reports.get_customer_fee_reports`) send their requests through this API, so that their
+        replies are redacted and recorded too."""
+        return self.client.endpoint
 
     def call(self, interface: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send one request and return its reply without secret fields."""
