@@ -13,6 +13,11 @@ from ykvos_dagster.automation import (
     statistics_jobs,
     vos_instances_sensor,
 )
+from ykvos_dagster.inventory_automation import (
+    inventory_jobs,
+    inventory_schedules,
+    inventory_sensors,
+)
 from ykvos_dagster.resources import (
     ClickHouseResource,
     PostgresResource,
@@ -41,8 +46,14 @@ defs = Definitions(
         account_detail_reports,
     ],
     asset_checks=[cdrs_match_account_report, switch_reachable],
-    jobs=[cdrs_job, *statistics_jobs.values()],
-    sensors=[vos_instances_sensor, cdr_daily_pull_sensor, cdr_statistics_sensor],
+    jobs=[cdrs_job, *statistics_jobs.values(), *inventory_jobs],
+    schedules=inventory_schedules,
+    sensors=[
+        vos_instances_sensor,
+        cdr_daily_pull_sensor,
+        cdr_statistics_sensor,
+        *inventory_sensors,
+    ],
     resources=build_resources(),
     executor=in_process_executor,
 )

@@ -118,6 +118,15 @@ def run_cdrs_and_check(dagster_instance, slug):
     )
 
 
+def run_reports_job(dagster_instance, slug):
+    dagster_instance.add_dynamic_partitions(instance_partitions.name, [slug])
+    return defs.resolve_job_def("account_reports_job").execute_in_process(
+        partition_key=str(key(slug)),
+        instance=dagster_instance,
+        resources=build_resources(),
+    )
+
+
 def run_report(dagster_instance, slug, day=DAY):
     dagster_instance.add_dynamic_partitions(instance_partitions.name, [slug])
     return materialize(
@@ -230,6 +239,23 @@ def test_check_fails_on_seeded_mismatch(dagster_instance, register, simulator, u
     table = evaluation.metadata["differences"].value
     assert first in table
     assert second in table
+
+
+def test_check_fails_without_cdrs(dagster_instance, register, simulator, unique_slug):
+    register(unique_slug, simulator)
+    evaluation = evaluation_of(run_reports_job(dagster_instance, unique_slug))
+    assert not evaluation.passed
+    assert evaluation.metadata["cdr_count"].value == 0
+
+
+def test_reports_job_runs_report_and_check(dagster_instance, register, simulator, unique_slug):
+    register(unique_slug, simulator)
+    run_cdrs_and_check(dagster_instance, unique_slug)
+    result = run_reports_job(dagster_instance, unique_slug)
+    assert result.success
+    evaluation = evaluation_of(result)
+    assert evaluation.passed
+    assert evaluation.metadata["report_source"].value == "account_detail_reports"
 
 
 def test_cdrs_job_includes_check():
