@@ -2,6 +2,7 @@
 simulator and the embedded PostgreSQL, and the rules behind them."""
 
 import datetime as dt
+import logging
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -212,6 +213,25 @@ def test_realtime_sensor_first_tick_pulls_all(
         "SELECT count(*) FROM vos_performance WHERE instance = %s", (unique_slug,)
     ).fetchone()[0]
     assert stored == 1
+
+
+def test_realtime_sensor_events_without_passwords(
+    dagster_instance, register, simulator, unique_slug, pg, caplog
+):
+    from ykvos_dagster_tests.test_inventory_assets import simulator_secrets
+
+    register(unique_slug, simulator)
+    add_partition(dagster_instance, unique_slug)
+    with caplog.at_level(logging.DEBUG):
+        events = sensor_events(vos_realtime_sensor, dagster_instance, unique_slug)
+    cached = pg.execute(
+        "SELECT string_agg(reply::text, E'\\n') FROM vos_data_cache WHERE instance = %s",
+        (unique_slug,),
+    ).fetchone()[0]
+    text = "\n".join([repr(events), cached, *(r.getMessage() for r in caplog.records)])
+    assert len(events) == 4
+    for secret in simulator_secrets(simulator.switch):
+        assert secret not in text
 
 
 def test_realtime_sensor_skips_fresh_cache(dagster_instance, register, simulator, unique_slug):

@@ -2,6 +2,7 @@
 against them."""
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 
 from dagster import (
@@ -51,7 +52,7 @@ def _pull_reports(
     postgres: PostgresResource,
     instance: VosInstance,
     day: dt.date,
-    extra_accounts: set[str] = frozenset(),
+    extra_accounts: Iterable[str] = (),
 ):
     """Return the report rows of every listed account plus `extra_accounts`, and the API."""
     gate = RequestGate(postgres.resolved_dsn(), instance.slug, instance.pause_seconds)
