@@ -323,7 +323,7 @@ def vos_realtime_sensor(
     events = [_light_event(result) for result in results if result.ok]
     if not events:
         if failed:
-            return SkipReason(f"{len(failed)} real-time pulls failed; see the tick's log")
+            return SkipReason(f"{len(failed)} real-time pulls failed. See the tick's log.")
         return SkipReason("no cached real-time reply has expired")
     return SensorResult(asset_events=events)
 
