@@ -10,6 +10,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetSelection,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -40,13 +41,25 @@ LOOKBACK_ENV = "YKVOS_CDR_LOOKBACK_DAYS"
 AUTOMATION_ENV = "YKVOS_AUTOMATION"
 
 
-def default_status() -> DefaultSensorStatus:
-    """Return RUNNING unless `YKVOS_AUTOMATION=off`, which starts every sensor stopped (for a
-    staging copy or a test that launches its own runs)."""
+def automation_enabled() -> bool:
+    """Return False when `YKVOS_AUTOMATION=off`, which starts every sensor and schedule stopped
+    (for a staging copy or a test that launches its own runs)."""
     value = os.environ.get(AUTOMATION_ENV, "on").strip().lower()
     if value not in ("on", "off"):
         raise ValueError(f"{AUTOMATION_ENV} must be 'on' or 'off', got {value!r}")
-    return DefaultSensorStatus.RUNNING if value == "on" else DefaultSensorStatus.STOPPED
+    return value == "on"
+
+
+def default_status() -> DefaultSensorStatus:
+    """Return the default status of sensors: RUNNING unless `YKVOS_AUTOMATION=off`."""
+    return DefaultSensorStatus.RUNNING if automation_enabled() else DefaultSensorStatus.STOPPED
+
+
+def default_schedule_status() -> DefaultScheduleStatus:
+    """Return the default status of schedules: RUNNING unless `YKVOS_AUTOMATION=off`."""
+    if automation_enabled():
+        return DefaultScheduleStatus.RUNNING
+    return DefaultScheduleStatus.STOPPED
 
 
 cdrs_job = define_asset_job(

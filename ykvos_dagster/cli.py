@@ -205,6 +205,9 @@ def cmd_instances(args: argparse.Namespace) -> int:
                 timeout_seconds=args.timeout,
                 default_region=args.region,
                 strip_prefixes=args.strip_prefix,
+                skip_idle_accounts=args.skip_idle,
+                batch_accounts=args.batch,
+                batch_max_rows=args.batch_rows,
                 update_existing=args.update,
             )
             print(f"registered {instance.slug} ({instance.uuid}) at {instance.base_url}")
@@ -215,7 +218,8 @@ def cmd_instances(args: argparse.Namespace) -> int:
             instances = registry.list_instances(connection)
             columns = ["slug", "name", "base_url", "path_prefix", "timezone", "currency"]
             columns += ["first_day", "enabled", "pause_seconds", "default_region"]
-            columns += ["strip_prefixes", "uuid"]
+            columns += ["strip_prefixes", "skip_idle_accounts", "batch_accounts"]
+            columns += ["batch_max_rows", "uuid"]
             rows = [[getattr(instance, column) for column in columns] for instance in instances]
             print_rows(columns, rows, args.format)
     return 0
@@ -378,6 +382,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="DIGITS",
         help="routing prefix removed from dialled numbers before parsing; repeat for several",
+    )
+    add.add_argument(
+        "--skip-idle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip accounts that GetReportCustomerFee reports without CDRs that day and that "
+        "have none stored (default: on)",
+    )
+    add.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="request several small accounts in one GetCdr (default: on)",
+    )
+    add.add_argument(
+        "--batch-rows",
+        type=int,
+        default=5000,
+        help="CDRs per batched GetCdr request, by the report's cdrCount (default 5000)",
     )
     add.add_argument(
         "--update", action="store_true", help="update the settings of a registered slug"

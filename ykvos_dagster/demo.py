@@ -2,7 +2,9 @@
 
 Registers the simulator as an instance, materializes the last N complete call days of `cdrs`
 and every statistics period they touch in the persistent Dagster instance, then checks the
-daily statistics against a direct count over the simulator's GetCdr replies.
+daily statistics against a direct count over the simulator's GetCdr replies. Last, it fills the
+inventory, cache, health and report tables and reconciles each day's CDRs with the switch's
+account report (`demo_inventory`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ykvos_dagster.assets.cdrs import cdrs
 from ykvos_dagster.assets.destinations import cdr_destinations
 from ykvos_dagster.assets.statistics import statistics_assets
 from ykvos_dagster.definitions import build_resources
+from ykvos_dagster.demo_inventory import run_inventory_demo
 from ykvos_dagster.partitions import instance_partitions, partition_key, period_key
 from ykvos_dagster.scheduling import periods_for_days
 from ykvos_dagster.simulator.data import SimulatedSwitch, SimulatorConfig
@@ -130,6 +133,10 @@ def run_demo(*, days: int, slug: str, seed: int, timezone: str, simulator_port: 
             accounts = client.get_all_accounts()
             direct = {day: _direct_totals(client, accounts, day) for day in pull_days}
 
+        inventory_started = time.monotonic()
+        inventory = run_inventory_demo(instance, slug, pull_days, QUIET_RUN_CONFIG)
+        timings["inventory"] = time.monotonic() - inventory_started
+
     with connect() as connection:
         stored = {
             row[0]: row[1:]
@@ -154,9 +161,15 @@ def run_demo(*, days: int, slug: str, seed: int, timezone: str, simulator_port: 
             (slug,),
         ).fetchall()
 
-    return _print_summary(
+    status = _print_summary(
         slug, pull_days, direct, stored, period_rows, level_counts, timings, started
     )
+    print()
+    print("\n".join(inventory.lines()) + f" ({timings['inventory']:.1f} s)")
+    if not inventory.ok:
+        print("FAILED: the health probe failed or a day's CDRs differ from the switch's report")
+        return 1
+    return status
 
 
 def _print_summary(slug, pull_days, direct, stored, period_rows, level_counts, timings, started):

@@ -1,6 +1,15 @@
 import datetime as dt
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from ykvos_dagster.assets.observability import (
     CDRS_SCHEMA,
@@ -9,7 +18,7 @@ from ykvos_dagster.assets.observability import (
     ROW_COUNT_KEY,
     preview_metadata,
 )
-from ykvos_dagster.cdr_pull import pull_cdr_day, record_load
+from ykvos_dagster.cdr_pull import PullResult, pull_cdr_day, quarantine_max_share, record_load
 from ykvos_dagster.partitions import DATE_DIMENSION, INSTANCE_DIMENSION, cdr_partitions
 from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
 from ykvos_dagster.warehouse.leaders import leaders_preview
@@ -20,6 +29,8 @@ ALLOW_SHRINK_TAG = "ykvos/allow-shrink"
 # Dagster concurrency pool of the assets that use ClickHouse. Each deployment sets its limit.
 CLICKHOUSE_POOL = "clickhouse"
 
+QUARANTINE_CHECK = "quarantine_share"
+
 
 @asset(
     partitions_def=cdr_partitions,
@@ -29,6 +40,16 @@ CLICKHOUSE_POOL = "clickhouse"
     pool=CLICKHOUSE_POOL,
     metadata={COLUMN_SCHEMA_KEY: CDRS_SCHEMA},
     freshness_policy=DAILY_FRESHNESS,
+    check_specs=[
+        AssetCheckSpec(
+            QUARANTINE_CHECK,
+            asset="cdrs",
+            blocking=True,
+            description="Fails the partition, and blocks its statistics, when more than "
+            "YKVOS_QUARANTINE_MAX_SHARE (default 0.001) of the instance-day's records were "
+            "quarantined in cdrs_quarantine instead of stored in cdrs.",
+        )
+    ],
 )
 def cdrs(
     context: AssetExecutionContext,
@@ -48,6 +69,9 @@ def cdrs(
 
     A re-pull that returns fewer CDRs for an account than are stored fails unless the run has the
     tag `ykvos/allow-shrink=true` (switches purge old CDRs).
+
+    Records that cannot be stored without inventing a value (no flowNo, start or stop; stop before
+    start; a value of the wrong type) go to `cdrs_quarantine` with the reason.
     """
     keys = context.partition_key.keys_by_dimension
     day = dt.date.fromisoformat(keys[DATE_DIMENSION])
@@ -91,18 +115,51 @@ def cdrs(
         metadata={
             ROW_COUNT_KEY: MetadataValue.int(result.rows),
             **preview_metadata(preview),
-            "rows": MetadataValue.int(result.rows),
-            "accounts": MetadataValue.int(result.accounts_with_cdrs),
-            "accounts_requested": MetadataValue.int(result.accounts_requested),
-            "answered_calls": MetadataValue.int(result.answered_calls),
-            "total_fee": MetadataValue.float(float(result.total_fee)),
-            "total_fee_exact": MetadataValue.text(f"{result.total_fee} {instance.currency}"),
-            "requests": MetadataValue.int(result.requests),
-            "api_seconds": MetadataValue.float(round(result.api_seconds, 3)),
-            "lock_wait_seconds": MetadataValue.float(round(gate.stats.lock_wait_seconds, 3)),
-            "pause_seconds": MetadataValue.float(round(gate.stats.pause_seconds, 3)),
-            "load_seconds": MetadataValue.float(round(result.load_seconds, 3)),
-            "previous_rows": MetadataValue.int(result.previous_rows),
-            "duplicates_dropped": MetadataValue.int(result.duplicates_dropped),
-        }
+            **_metadata(result, instance.currency, gate),
+        },
+        check_results=[_quarantine_check(result)],
     )
+
+
+def _quarantine_check(result: PullResult) -> AssetCheckResult:
+    limit = quarantine_max_share()
+    return AssetCheckResult(
+        check_name=QUARANTINE_CHECK,
+        passed=result.quarantine_share <= limit,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"{result.quarantined} of {result.rows + result.quarantined} records quarantined "
+            f"(limit {limit:.4%}); see cdrs_quarantine"
+        ),
+        metadata={
+            "quarantined": MetadataValue.int(result.quarantined),
+            "share": MetadataValue.float(round(result.quarantine_share, 6)),
+            "max_share": MetadataValue.float(limit),
+            "sample_reasons": MetadataValue.text("\n".join(result.quarantine_sample)),
+        },
+    )
+
+
+def _metadata(result: PullResult, currency: str, gate: RequestGate) -> dict[str, MetadataValue]:
+    return {
+        "rows": MetadataValue.int(result.rows),
+        "accounts": MetadataValue.int(result.accounts_with_cdrs),
+        "accounts_requested": MetadataValue.int(result.accounts_requested),
+        "answered_calls": MetadataValue.int(result.answered_calls),
+        "total_fee": MetadataValue.float(float(result.total_fee)),
+        "total_fee_exact": MetadataValue.text(f"{result.total_fee} {currency}"),
+        "requests": MetadataValue.int(result.requests),
+        "api_seconds": MetadataValue.float(round(result.api_seconds, 3)),
+        "lock_wait_seconds": MetadataValue.float(round(gate.stats.lock_wait_seconds, 3)),
+        "pause_seconds": MetadataValue.float(round(gate.stats.pause_seconds, 3)),
+        "load_seconds": MetadataValue.float(round(result.load_seconds, 3)),
+        "previous_rows": MetadataValue.int(result.previous_rows),
+        "duplicates_dropped": MetadataValue.int(result.duplicates_dropped),
+        "accounts_listed": MetadataValue.int(result.accounts_listed),
+        "accounts_skipped": MetadataValue.int(result.accounts_skipped),
+        "cdr_requests": MetadataValue.int(result.cdr_requests),
+        "report_requests": MetadataValue.int(result.report_requests),
+        "requests_one_per_account": MetadataValue.int(result.requests_one_per_account),
+        "quarantined": MetadataValue.int(result.quarantined),
+        "reply_megabytes": MetadataValue.float(round(result.reply_bytes / 1e6, 3)),
+    }

@@ -23,9 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ykvos simulator",
         description=(
-            "Serve a simulated VOS3000 Web API (GetAllCustomers, GetCustomer, GetCdr) with "
-            "deterministic accounts and CDRs, for demos, tests and benchmarks. It runs until "
-            "it receives SIGINT or SIGTERM."
+            "Serve a simulated VOS3000 Web API (customers, CDRs, gateways, phones, rates, "
+            "suites and live state) with deterministic data, for demos, tests and benchmarks. "
+            "It runs until it receives SIGINT or SIGTERM."
         ),
     )
     parser.add_argument(

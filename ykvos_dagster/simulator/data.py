@@ -386,6 +386,22 @@ class SimulatedSwitch:
             if agent_account and customer["agentAccount"] == agent_account
         ]
 
+    # Fixed per-instance data that the inventory interfaces (simulator/inventory.py) derive
+    # their gateways, phones and rates from, so that they match the CDRs.
+
+    def account_profiles(self) -> tuple[_Account, ...]:
+        """Return the fixed attributes of every account, in the order of ``accounts``."""
+        return tuple(self._accounts)
+
+    def routing_gateway_profiles(self) -> tuple[_RoutingGateway, ...]:
+        """Return the routing gateways that CDRs name in ``calleeGateway``."""
+        return self._routing_gateways
+
+    def traffic_share(self, account: str) -> float:
+        """Return the account's share of the switch's calls; 0 for agents and locked accounts."""
+        profile = self._by_name.get(account)
+        return self._traffic[profile.index].share if profile else 0.0
+
     # CDRs.
 
     def cdrs(self, day: dt.date, account: str) -> list[dict]:

@@ -1,8 +1,9 @@
 """HTTP server that replies like the JSP layer of a VOS3000 Web API.
 
-The server implements GetAllCustomers, GetCustomer and GetCdr under the configured path
-prefix, at ``<prefix>/<Interface>`` and ``<prefix>/<Interface>.jsp``, and follows the
-behaviour of the real JSP pages:
+The server implements GetAllCustomers, GetCustomer, GetCdr and GetReportCustomerFee, and the
+inventory and live-state interfaces of ``simulator/inventory.py``, under the configured path
+prefix, at ``<prefix>/<Interface>`` and ``<prefix>/<Interface>.jsp``, and follows the behaviour
+of the real JSP pages:
 
 - Only POST is accepted. The request Content-Type is ignored and the body is decoded as
   UTF-8.
@@ -33,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from json.encoder import encode_basestring
 from typing import Any
 
+from ykvos_dagster.simulator import reports
 from ykvos_dagster.simulator.data import SimulatedSwitch
 from ykvos_dagster.simulator.faults import (
     BACKEND_TIMEOUT_RET_CODE,
@@ -43,10 +45,17 @@ from ykvos_dagster.simulator.faults import (
     sleep_for,
     transform_cdrs,
 )
+from ykvos_dagster.simulator.inventory import INVENTORY_HANDLERS
 
 logger = logging.getLogger(__name__)
 
-INTERFACES = ("GetAllCustomers", "GetCustomer", "GetCdr")
+INTERFACES = (
+    "GetAllCustomers",
+    "GetCustomer",
+    "GetCdr",
+    "GetReportCustomerFee",
+    *INVENTORY_HANDLERS,
+)
 """Interfaces that the simulator serves. Any other name gets HTTP 404."""
 
 RET_OK = 0
@@ -525,9 +534,10 @@ def _parse_payload(body: bytes) -> dict | None:
 
 
 def _row_count(reply: dict) -> int:
-    for key in ("accounts", "infoCustomerBriefs", "infoCustomers", "infoCdrs"):
-        if isinstance(reply.get(key), list):
-            return len(reply[key])
+    """Return the length of the reply's first list, the records it carries."""
+    for value in reply.values():
+        if isinstance(value, list):
+            return len(value)
     return 0
 
 
@@ -668,10 +678,29 @@ def _materialise(reply: _Reply) -> _Reply:
     return reply
 
 
+def _get_report_customer_fee(switch: SimulatedSwitch, payload: dict) -> _Reply:
+    """Reply to GetReportCustomerFee with per-account totals (see ``simulator.reports``)."""
+    invalid = _error(RET_INPUT_PARAMETER_ERROR, infoReportCustomerFees=[])
+    accounts = _string_list(payload.get("accounts"))
+    begin = _parse_day(payload.get("beginTime"))
+    end = _parse_day(payload.get("endTime"))
+    period = _optional_int(payload.get("period")) if payload.get("period") is not None else None
+    if not accounts or begin is None or end is None or end < begin:
+        return invalid
+    if period is None or (period < 1 and period != reports.PERIOD_MONTH):
+        return invalid
+    if (end - begin).days + 1 > switch.config.max_span_days:
+        return _error(RET_OVER_INQUIRY_INTERVAL, infoReportCustomerFees=[])
+    rows = reports.report_customer_fee(switch, accounts, begin, end, period)
+    return {"retCode": RET_OK, "infoReportCustomerFees": rows}
+
+
 _HANDLERS: dict[str, Callable[[SimulatedSwitch, dict], _Reply]] = {
     "GetAllCustomers": _get_all_customers,
     "GetCustomer": _get_customer,
     "GetCdr": _get_cdr,
+    "GetReportCustomerFee": _get_report_customer_fee,
+    **INVENTORY_HANDLERS,
 }
 
 

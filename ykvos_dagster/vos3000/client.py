@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ykvos_dagster.vos3000.cdr_stream import CdrSpool, ReplyFormatError, ReplyScanner
 from ykvos_dagster.vos3000.errors import (
     TRANSIENT_RET_CODES,
     VosError,
@@ -111,6 +113,7 @@ class VosClient:
         )
         self.request_seconds = 0.0
         self.requests = 0
+        self.requests_by_interface: Counter[str] = Counter()
         self.retries_done = 0
 
     def close(self) -> None:
@@ -135,12 +138,16 @@ class VosClient:
             VosReturnCodeError: the switch replied with a non-zero retCode.
             VosTransportError: no valid JSON object came back after all attempts.
         """
+        return self._retrying(lambda: self._call_once(interface, payload))
+
+    def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        """Run `attempt` until it succeeds, retrying transient failures as `call` describes."""
         attempts = self.endpoint.retries + 1
         budget = self.endpoint.budget_seconds
         deadline = None if budget is None else time.monotonic() + budget
-        for attempt in range(1, attempts + 1):
+        for attempt_number in range(1, attempts + 1):
             try:
-                return self._call_once(interface, payload)
+                return attempt()
             except VosReturnCodeError as error:
                 if error.ret_code not in TRANSIENT_RET_CODES:
                     raise
@@ -149,9 +156,9 @@ class VosClient:
                 if not error.transient:
                     raise
                 last_error = error
-            if attempt == attempts:
+            if attempt_number == attempts:
                 break
-            delay = self.endpoint.backoff_seconds * 2 ** (attempt - 1)
+            delay = self.endpoint.backoff_seconds * 2 ** (attempt_number - 1)
             if deadline is not None and time.monotonic() + delay >= deadline:
                 logger.warning(
                     "VOS request failed and its %.0f s budget is spent: %s", budget, last_error
@@ -159,7 +166,7 @@ class VosClient:
                 break
             logger.warning(
                 "VOS request failed, retry %d of %d in %.1f s: %s",
-                attempt,
+                attempt_number,
                 attempts - 1,
                 delay,
                 last_error,
@@ -190,18 +197,24 @@ class VosClient:
                     interface=interface,
                 ) from error
             finally:
-                self.request_seconds += time.monotonic() - started
-                self.requests += 1
+                self._count_request(interface, started)
 
-        if response.status_code != 200:
-            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-            error_type = VosPermanentTransportError if permanent else VosTransportError
-            raise error_type(
-                f"HTTP {response.status_code} instead of 200",
-                instance=instance,
-                interface=interface,
-            )
+        self._check_status(interface, response.status_code)
         return self._check_envelope(interface, response.content)
+
+    def _count_request(self, interface: str, started: float) -> None:
+        self.request_seconds += time.monotonic() - started
+        self.requests += 1
+        self.requests_by_interface[interface] += 1
+
+    def _check_status(self, interface: str, status: int) -> None:
+        if status == 200:
+            return
+        permanent = 400 <= status < 500 and status not in (408, 429)
+        error_type = VosPermanentTransportError if permanent else VosTransportError
+        raise error_type(
+            f"HTTP {status} instead of 200", instance=self.endpoint.instance, interface=interface
+        )
 
     def _check_envelope(self, interface: str, content: bytes) -> dict[str, Any]:
         instance = self.endpoint.instance
@@ -219,6 +232,10 @@ class VosClient:
         if isinstance(reply, list) and len(reply) == 1:
             # Some captured replies were wrapped in a one-element array.
             reply = reply[0]
+        return self._check_reply_object(interface, reply)
+
+    def _check_reply_object(self, interface: str, reply: Any) -> dict[str, Any]:
+        instance = self.endpoint.instance
         if not isinstance(reply, dict):
             raise VosTransportError(
                 f"reply is a JSON {type(reply).__name__}, not an object",
@@ -276,6 +293,79 @@ class VosClient:
                 day=day,
             )
         return records
+
+    def stream_cdrs(self, accounts: list[str], day: dt.date, spool: CdrSpool) -> int:
+        """Append the InfoCdr records of `accounts` for one server-local day to `spool`.
+
+        The reply is streamed: its `infoCdrs` array goes to the spool as it arrives and only the
+        envelope is parsed here, so memory does not grow with the reply. Retries and errors are
+        those of `call`; a failed attempt leaves nothing in the spool. Returns the reply size in
+        bytes.
+
+        Raises:
+            VosReturnCodeError: the switch replied with a non-zero retCode.
+            VosTransportError: no valid GetCdr reply came back after all attempts.
+        """
+        account_text = ",".join(accounts) if len(accounts) != 1 else accounts[0]
+        payload = {"accounts": accounts, "beginTime": format_day(day), "endTime": format_day(day)}
+        try:
+            return self._retrying(lambda: self._stream_cdrs_once(payload, spool))
+        except VosError as error:
+            raise error.with_context(account=account_text, day=day) from error
+
+    def _stream_cdrs_once(self, payload: dict[str, Any], spool: CdrSpool) -> int:
+        interface = "GetCdr"
+        instance = self.endpoint.instance
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        mark = spool.mark()
+        scanner = ReplyScanner(spool)
+        try:
+            with self._gate():
+                started = time.monotonic()
+                try:
+                    with self._http.stream(
+                        "POST", self.endpoint.url(interface), content=body, headers=_REQUEST_HEADERS
+                    ) as response:
+                        self._check_status(interface, response.status_code)
+                        for chunk in response.iter_bytes():
+                            scanner.feed(chunk)
+                except httpx.TimeoutException as error:
+                    raise VosTransportError(
+                        f"request timed out: {type(error).__name__}",
+                        instance=instance,
+                        interface=interface,
+                    ) from error
+                except httpx.HTTPError as error:
+                    raise VosTransportError(
+                        f"request failed: {type(error).__name__}: {error}",
+                        instance=instance,
+                        interface=interface,
+                    ) from error
+                finally:
+                    self._count_request(interface, started)
+
+            members = scanner.finish()
+            if members is None:
+                # The reply never reached an infoCdrs array: an error reply, an empty or a small
+                # non-JSON body. Parse it whole for the usual messages.
+                reply = self._check_envelope(interface, scanner.small_body or b"")
+                if not isinstance(reply.get("infoCdrs"), list):
+                    raise VosTransportError(
+                        "GetCdr reply has no infoCdrs list", instance=instance, interface=interface
+                    )
+                return scanner.bytes_received
+            self._check_reply_object(interface, members)
+            return scanner.bytes_received
+        except ReplyFormatError as error:
+            spool.rollback(mark)
+            raise VosTransportError(
+                f"reply is not a GetCdr JSON object: {error}",
+                instance=instance,
+                interface=interface,
+            ) from None
+        except BaseException:
+            spool.rollback(mark)
+            raise
 
 
 def _ret_code(reply: dict[str, Any]) -> int | None:

@@ -5,19 +5,31 @@ The rows go into a staging table first and replace the instance-day partition of
 in ClickHouse, so readers see the old rows or the new rows, never a mix, even if the process dies
 in between. The next load of that instance-day drops a staging table left behind that way.
 
-On a ClickHouse cluster (`YKVOS_CLICKHOUSE_CLUSTER`) every statement here works on the local
-replicated table `cdrs_local` of the connected server, and its replicas copy the new partition.
+`load_cdr_spool` loads the raw InfoCdr records of a spool (see `vos3000.cdr_stream`) and lets
+ClickHouse decode them (`vos3000.cdr_sql`). One INSERT writes into a Null-engine landing table
+whose two materialized views split the records: decoded ones into the staging copy of `cdrs`,
+rejected ones with their reason into the staging copy of `cdrs_quarantine`. The quarantine
+partition of the instance-day is replaced just before the `cdrs` one.
+
+On a ClickHouse cluster (`YKVOS_CLICKHOUSE_CLUSTER`) the staging tables and the partition swaps
+work on the local replicated tables (`cdrs_local`, `cdrs_quarantine_local`) of the connected
+server, and its replicas copy the new partitions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from clickhouse_connect.driver.binding import format_query_value
+
+from ykvos_dagster.vos3000.cdr_sql import DECODE_SETTINGS, decode_select
 from ykvos_dagster.warehouse.cluster import local_table, staging_table_ddl
 from ykvos_dagster.warehouse.registry import validate_slug
 
@@ -39,6 +51,9 @@ class LoadResult:
     total_fee: Decimal
     duplicates_dropped: int
     previous_rows: int
+    quarantined: int = 0
+    # Up to _SAMPLE_LIMIT reasons of quarantined records, for logs and metadata.
+    quarantine_sample: list[str] = field(default_factory=list)
 
 
 def _partition_literal(instance: str, day: dt.date) -> str:
@@ -55,8 +70,19 @@ def _staging_prefix(instance: str, day: dt.date) -> str:
 def stored_account_counts(client, instance: str, day: dt.date) -> dict[str, int]:
     """Return the number of stored CDRs per account for one instance-day."""
     result = client.query(
-        f"SELECT account, count() FROM {local_table('cdrs')} WHERE instance = {{instance:String}}"
+        "SELECT account, count() FROM cdrs WHERE instance = {instance:String}"
         " AND call_day = {day:Date} GROUP BY account",
+        parameters={"instance": instance, "day": day},
+    )
+    return {account: count for account, count in result.result_rows}
+
+
+def stored_or_quarantined_accounts(client, instance: str, day: dt.date) -> dict[str, int]:
+    """Return the CDRs stored or quarantined per account for one instance-day."""
+    result = client.query(
+        "SELECT account, count() FROM (SELECT account FROM cdrs WHERE instance = {instance:String}"
+        " AND call_day = {day:Date} UNION ALL SELECT account FROM cdrs_quarantine"
+        " WHERE instance = {instance:String} AND call_day = {day:Date}) GROUP BY account",
         parameters={"instance": instance, "day": day},
     )
     return {account: count for account, count in result.result_rows}
@@ -64,14 +90,165 @@ def stored_account_counts(client, instance: str, day: dt.date) -> dict[str, int]
 
 def drop_stale_staging(client, instance: str, day: dt.date) -> None:
     prefix = _staging_prefix(instance, day)
+    # Materialized views first, so that no view is left pointing at a dropped table.
     names = client.query(
         "SELECT name FROM system.tables WHERE database = currentDatabase()"
-        " AND startsWith(name, {prefix:String})",
+        " AND startsWith(name, {prefix:String}) ORDER BY engine != 'MaterializedView', name",
         parameters={"prefix": prefix},
     ).result_rows
     for (name,) in names:
         logger.info("Dropping staging table %s left by an interrupted load", name)
         client.command(f"DROP TABLE IF EXISTS `{name}`")
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Values of a load that come from the pull rather than from the records."""
+
+    instance: str
+    instance_uuid: uuid.UUID
+    timezone: str
+    day: dt.date
+    loaded_at: dt.datetime
+
+    def parameters(self) -> dict[str, object]:
+        return {
+            "instance": self.instance,
+            "instance_uuid": str(self.instance_uuid),
+            "call_day": self.day,
+            "loaded_at": self.loaded_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "zone": self.timezone,
+        }
+
+
+def load_cdr_spool(
+    client,
+    *,
+    context: LoadContext,
+    spool_path: Path,
+    allow_shrink: bool = False,
+    settings: dict[str, object] | None = None,
+) -> LoadResult:
+    """Replace the CDRs of one instance-day with the records of a spool, decoded by ClickHouse.
+
+    Records that cannot be decoded go to `cdrs_quarantine` with their reason. `settings` are
+    added to the decoding INSERT (the benchmark limits `max_threads` this way).
+
+    Raises:
+        CdrLoadError: the spool is not a JSON array of objects, a flowNo appears with different
+            content, a flowNo is already stored under another call day, or an account would lose
+            stored CDRs while `allow_shrink` is False. Nothing changes in `cdrs` then.
+    """
+    instance, day = context.instance, context.day
+    drop_stale_staging(client, instance, day)
+    staging = f"{_staging_prefix(instance, day)}{uuid.uuid4().hex[:12]}"
+    quarantine = f"{staging}_q"
+    landing = f"{staging}_in"
+    views = (f"{staging}_mv_cdrs", f"{staging}_mv_q")
+    try:
+        client.command(staging_table_ddl(client, staging, local_table("cdrs")))
+        client.command(staging_table_ddl(client, quarantine, local_table("cdrs_quarantine")))
+        columns = client.query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase()"
+            " AND table = 'cdrs' ORDER BY position"
+        ).result_rows
+        definition = ", ".join(f"`{name}` {column_type}" for name, column_type in columns)
+        client.command(f"CREATE TABLE `{landing}` ({definition}, reason String) ENGINE = Null")
+        client.command(
+            f"CREATE MATERIALIZED VIEW `{views[0]}` TO `{staging}` AS"
+            f" SELECT * EXCEPT reason FROM `{landing}` WHERE reason = ''"
+        )
+        client.command(
+            f"CREATE MATERIALIZED VIEW `{views[1]}` TO `{quarantine}` AS"
+            f" SELECT instance, call_day, account, reason, raw, loaded_at FROM `{landing}`"
+            f" WHERE reason != ''"
+        )
+        _insert_spool(client, landing, spool_path, context, settings or {})
+        for view in views:
+            client.command(f"DROP TABLE IF EXISTS `{view}`")
+
+        result = _check_staging(client, staging, instance, day, allow_shrink)
+        quarantined = int(client.command(f"SELECT count() FROM `{quarantine}`") or 0)
+        sample = [
+            row[0]
+            for row in client.query(
+                f"SELECT reason FROM `{quarantine}` ORDER BY account LIMIT {_SAMPLE_LIMIT}"
+            ).result_rows
+        ]
+        partition = _partition_literal(instance, day)
+        if quarantined:
+            client.command(
+                f"ALTER TABLE {local_table('cdrs_quarantine')} REPLACE PARTITION {partition}"
+                f" FROM `{quarantine}`"
+            )
+        else:
+            client.command(
+                f"ALTER TABLE {local_table('cdrs_quarantine')} DROP PARTITION {partition}"
+            )
+        _replace_partition(client, staging, partition, result.rows)
+        return LoadResult(
+            **{**result.__dict__, "quarantined": quarantined, "quarantine_sample": sample}
+        )
+    finally:
+        for name in (*views, landing, quarantine, staging):
+            client.command(f"DROP TABLE IF EXISTS `{name}`")
+
+
+def _insert_spool(
+    client, landing: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
+) -> None:
+    """Decode the spool's records into `landing`: through the file() table function on chDB,
+    which reads the file in place, and as the body of an HTTP INSERT on a server."""
+    all_settings = {**DECODE_SETTINGS, **settings}
+    parameters = context.parameters()
+    if _is_embedded(client):
+        select = decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
+        try:
+            client.command(
+                f"INSERT INTO `{landing}` {select}",
+                parameters={**parameters, "spool_path": str(spool_path)},
+                settings=all_settings,
+            )
+        except Exception as error:
+            raise _spool_error(context, error) from error
+        return
+
+    # NOTE: this path (a ClickHouse server over HTTP) is not covered by the test suite, which
+    # runs on chDB only.
+    select = _inline_parameters(decode_select("input('json String')"), parameters, server_tz=dt.UTC)
+    query = f"INSERT INTO `{landing}` {select} FORMAT JSONAsString\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield query
+        with spool_path.open("rb") as spool:
+            while chunk := spool.read(1024 * 1024):
+                yield chunk
+
+    try:
+        client.raw_insert(None, insert_block=body(), settings=all_settings)
+    except Exception as error:
+        raise _spool_error(context, error) from error
+
+
+def _spool_error(context: LoadContext, error: Exception) -> CdrLoadError:
+    return CdrLoadError(
+        f"instance {context.instance} day {context.day}: ClickHouse could not read the GetCdr "
+        f"replies as JSON arrays of objects ({str(error)[:500]}); nothing was loaded"
+    )
+
+
+def _is_embedded(client) -> bool:
+    return type(client).__module__.endswith("_chdbclient")
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+):[^{}]+\}")
+
+
+def _inline_parameters(query: str, parameters: dict[str, object], server_tz) -> str:
+    """Replace `{name:Type}` placeholders with literals escaped by clickhouse-connect."""
+    return _PLACEHOLDER.sub(
+        lambda match: format_query_value(parameters[match.group(1)], server_tz), query
+    )
 
 
 def load_instance_day(
@@ -94,8 +271,7 @@ def load_instance_day(
     """
     drop_stale_staging(client, instance, day)
     staging = f"{_staging_prefix(instance, day)}{uuid.uuid4().hex[:12]}"
-    target = local_table("cdrs")
-    client.command(staging_table_ddl(client, staging, target))
+    client.command(staging_table_ddl(client, staging, local_table("cdrs")))
     try:
         if expected_rows:
             with spool_path.open("rb") as spool:
@@ -105,34 +281,50 @@ def load_instance_day(
             raise CdrLoadError(
                 f"instance {instance} day {day}: staged {staged} rows, expected {expected_rows}"
             )
-
-        duplicates = _drop_identical_duplicates(client, staging, instance, day)
-        _check_flow_numbers_unique(client, staging, instance, day)
-        previous_rows = sum(stored_account_counts(client, instance, day).values())
-        _check_no_shrink(client, staging, instance, day, allow_shrink)
-
-        summary = client.query(
-            f"SELECT count(), uniqExact(account), countIf(hold_time > 0), sum(fee) FROM `{staging}`"
-        ).result_rows[0]
-        rows, accounts, answered, total_fee = summary
+        result = _check_staging(client, staging, instance, day, allow_shrink)
         partition = _partition_literal(instance, day)
-        if rows:
-            client.command(f"ALTER TABLE {target} REPLACE PARTITION {partition} FROM `{staging}`")
-        else:
-            client.command(f"ALTER TABLE {target} DROP PARTITION {partition}")
-        return LoadResult(
-            rows=int(rows),
-            accounts=int(accounts),
-            answered_calls=int(answered),
-            total_fee=Decimal(total_fee),
-            duplicates_dropped=duplicates,
-            previous_rows=previous_rows,
-        )
+        client.command(f"ALTER TABLE {local_table('cdrs_quarantine')} DROP PARTITION {partition}")
+        _replace_partition(client, staging, partition, result.rows)
+        return result
     finally:
         client.command(f"DROP TABLE IF EXISTS `{staging}`")
 
 
+def _check_staging(
+    client, staging: str, instance: str, day: dt.date, allow_shrink: bool
+) -> LoadResult:
+    """Run the checks that guard a replacement and summarise the staged rows."""
+    duplicates = _drop_identical_duplicates(client, staging, instance, day)
+    _check_flow_numbers_unique(client, staging, instance, day)
+    previous_rows = sum(stored_account_counts(client, instance, day).values())
+    _check_no_shrink(client, staging, instance, day, allow_shrink)
+
+    summary = client.query(
+        f"SELECT count(), uniqExact(account), countIf(hold_time > 0), sum(fee) FROM `{staging}`"
+    ).result_rows[0]
+    rows, accounts, answered, total_fee = summary
+    return LoadResult(
+        rows=int(rows),
+        accounts=int(accounts),
+        answered_calls=int(answered),
+        total_fee=Decimal(total_fee),
+        duplicates_dropped=duplicates,
+        previous_rows=previous_rows,
+    )
+
+
+def _replace_partition(client, staging: str, partition: str, rows: int) -> None:
+    target = local_table("cdrs")
+    if rows:
+        client.command(f"ALTER TABLE {target} REPLACE PARTITION {partition} FROM `{staging}`")
+    else:
+        client.command(f"ALTER TABLE {target} DROP PARTITION {partition}")
+
+
 def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date) -> int:
+    repeated = int(client.command(f"SELECT count() - uniqExact(flow_no) FROM `{staging}`") or 0)
+    if not repeated:
+        return 0
     conflicting = client.query(
         f"SELECT flow_no FROM `{staging}` GROUP BY flow_no HAVING uniqExact(raw) > 1"
         f" ORDER BY flow_no LIMIT {_SAMPLE_LIMIT}"
@@ -143,7 +335,7 @@ def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date
             f"instance {instance} day {day}: the switch sent different CDRs with the same "
             f"flowNo ({numbers}); nothing was loaded"
         )
-    duplicates = int(client.command(f"SELECT count() - uniqExact(flow_no) FROM `{staging}`") or 0)
+    duplicates = repeated
     if duplicates:
         logger.warning(
             "instance %s day %s: dropping %d repeated copies of identical CDRs",
@@ -166,7 +358,7 @@ def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date
 
 def _check_flow_numbers_unique(client, staging: str, instance: str, day: dt.date) -> None:
     clashes = client.query(
-        f"SELECT flow_no, call_day FROM {local_table('cdrs')} WHERE instance = {{instance:String}}"
+        f"SELECT flow_no, call_day FROM cdrs WHERE instance = {{instance:String}}"
         f" AND call_day != {{day:Date}} AND flow_no IN (SELECT flow_no FROM `{staging}`)"
         f" ORDER BY flow_no LIMIT {_SAMPLE_LIMIT}",
         parameters={"instance": instance, "day": day},
@@ -182,8 +374,7 @@ def _check_flow_numbers_unique(client, staging: str, instance: str, day: dt.date
 def _check_no_shrink(client, staging: str, instance: str, day: dt.date, allow_shrink: bool) -> None:
     shrunk = client.query(
         f"SELECT stored.account, stored.n, pulled.n FROM"
-        f" (SELECT account, count() AS n FROM {local_table('cdrs')}"
-        f"  WHERE instance = {{instance:String}}"
+        f" (SELECT account, count() AS n FROM cdrs WHERE instance = {{instance:String}}"
         f"  AND call_day = {{day:Date}} GROUP BY account) AS stored"
         f" LEFT JOIN (SELECT account, count() AS n FROM `{staging}` GROUP BY account) AS pulled"
         f" ON stored.account = pulled.account"

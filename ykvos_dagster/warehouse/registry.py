@@ -19,7 +19,8 @@ from ykvos_dagster.vos3000.days import zone_for
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _COLUMNS = (
     "slug, uuid, name, base_url, path_prefix, timezone, currency, first_day, enabled,"
-    " pause_seconds, timeout_seconds, default_region, strip_prefixes"
+    " pause_seconds, timeout_seconds, default_region, strip_prefixes, skip_idle_accounts,"
+    " batch_accounts, batch_max_rows"
 )
 
 
@@ -42,6 +43,10 @@ class VosInstance:
     timeout_seconds: float
     default_region: str = "CN"
     strip_prefixes: tuple[str, ...] = ()
+    # CDR pull options (see cdr_pull): skip accounts the switch reports idle, batch small ones.
+    skip_idle_accounts: bool = True
+    batch_accounts: bool = True
+    batch_max_rows: int = 5000
 
     @property
     def zone(self) -> ZoneInfo:
@@ -88,6 +93,9 @@ def add_instance(
     timeout_seconds: float = 60.0,
     default_region: str = "CN",
     strip_prefixes: tuple[str, ...] | list[str] = (),
+    skip_idle_accounts: bool = True,
+    batch_accounts: bool = True,
+    batch_max_rows: int = 5000,
     update_existing: bool = False,
 ) -> VosInstance:
     """Register an instance, validating every field first.
@@ -102,6 +110,8 @@ def add_instance(
     )
     if pause_seconds < 0:
         raise ValueError(f"pause must be >= 0 s, got {pause_seconds}")
+    if batch_max_rows < 1:
+        raise ValueError(f"the GetCdr row budget must be at least 1 row, got {batch_max_rows}")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"currency {currency!r} is not an ISO 4217 code such as CNY or USD")
     validate_region(default_region)
@@ -113,6 +123,8 @@ def add_instance(
         " currency = EXCLUDED.currency, first_day = EXCLUDED.first_day,"
         " pause_seconds = EXCLUDED.pause_seconds, timeout_seconds = EXCLUDED.timeout_seconds,"
         " default_region = EXCLUDED.default_region, strip_prefixes = EXCLUDED.strip_prefixes,"
+        " skip_idle_accounts = EXCLUDED.skip_idle_accounts,"
+        " batch_accounts = EXCLUDED.batch_accounts, batch_max_rows = EXCLUDED.batch_max_rows,"
         " updated_at = now()"
         if update_existing
         else "ON CONFLICT (slug) DO NOTHING"
@@ -120,8 +132,9 @@ def add_instance(
     with connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(
             f"INSERT INTO vos_instances (slug, uuid, name, base_url, path_prefix, timezone,"
-            f" currency, first_day, pause_seconds, timeout_seconds, default_region, strip_prefixes)"
-            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {conflict}"
+            f" currency, first_day, pause_seconds, timeout_seconds, default_region, strip_prefixes,"
+            f" skip_idle_accounts, batch_accounts, batch_max_rows)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) {conflict}"
             f" RETURNING {_COLUMNS}",
             (
                 slug,
@@ -136,6 +149,9 @@ def add_instance(
                 timeout_seconds,
                 default_region,
                 strip_prefixes,
+                skip_idle_accounts,
+                batch_accounts,
+                batch_max_rows,
             ),
         )
         row = cursor.fetchone()
