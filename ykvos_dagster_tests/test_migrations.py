@@ -104,10 +104,30 @@ def insert_postgres_rows(connection) -> None:
     connection.commit()
 
 
-def postgres_snapshot(connection) -> dict:
+SNAPSHOT_TABLES = ("vos_instances", "cdr_loads", "cdr_statistics")
+
+
+def postgres_columns(connection) -> dict[str, list[str]]:
+    """Return the columns of the snapshot tables, so that columns added later are left out."""
     return {
-        table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-        for table in ("vos_instances", "cdr_loads", "cdr_statistics")
+        table: [
+            row[0]
+            for row in connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                " ORDER BY ordinal_position",
+                (table,),
+            )
+        ]
+        for table in SNAPSHOT_TABLES
+    }
+
+
+def postgres_snapshot(connection, columns: dict[str, list[str]]) -> dict:
+    return {
+        table: connection.execute(
+            f"SELECT {', '.join(columns[table])} FROM {table} ORDER BY 1, 2"
+        ).fetchall()
+        for table in SNAPSHOT_TABLES
     }
 
 
@@ -116,12 +136,13 @@ def test_postgres_upgrade_keeps_data(tmp_path, scratch_postgres):
     assert migrate_postgres(scratch_postgres, first) == versions[:1]
     scratch_postgres.commit()
     insert_postgres_rows(scratch_postgres)
-    before = postgres_snapshot(scratch_postgres)
+    first_columns = postgres_columns(scratch_postgres)
+    before = postgres_snapshot(scratch_postgres, first_columns)
 
     assert migrate_postgres(scratch_postgres, upgraded) == versions[1:]
     scratch_postgres.commit()
 
-    assert postgres_snapshot(scratch_postgres) == before
+    assert postgres_snapshot(scratch_postgres, first_columns) == before
     recorded = scratch_postgres.execute("SELECT version FROM db_versions ORDER BY 1").fetchall()
     assert [row[0] for row in recorded] == versions
     latest = scratch_postgres.execute("SELECT rows FROM cdr_loads_latest").fetchall()

@@ -117,7 +117,7 @@ def test_freshness_policies(asset_name, has_policy):
 def test_assets_have_owner_and_group():
     for spec in defs.resolve_all_asset_specs():
         assert spec.owners == ["team:data-engineering"]
-        assert spec.group_name in ("cdrs", "statistics", "analytics")
+        assert spec.group_name in ("cdrs", "statistics", "analytics", "inventory", "reports")
         assert spec.kinds
 
 
