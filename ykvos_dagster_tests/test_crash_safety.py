@@ -2,7 +2,6 @@
 
 import datetime as dt
 import os
-import random
 import re
 import signal
 import subprocess
@@ -81,14 +80,14 @@ def test_sigkill_during_load_keeps_old_or_new(register, pg, postgres_dsn, unique
         pg.commit()
 
         outcomes = []
-        rng = random.Random(5)
-        for _ in range(5):
+        # Kills from the start of the load to well past the swap.
+        for delay in (0.0, 0.02, 0.05, 0.1, 0.2, 0.4):
             process = start_pull(unique_slug, env)
             # The last progress line comes right before the engine is opened for the load.
             for line in process.stderr:
-                if re.search(r" (\d+)/\1 accounts", line):
+                if re.search(r" (\d+)/\1 GetCdr requests", line):
                     break
-            time.sleep(rng.uniform(0.0, 0.6))
+            time.sleep(delay)
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=60)
             state = totals(unique_slug)
