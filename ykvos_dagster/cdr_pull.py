@@ -22,8 +22,8 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +37,7 @@ from ykvos_dagster.warehouse.cdr_store import (
     load_cdr_spool,
     stored_or_quarantined_accounts,
 )
+from ykvos_dagster.warehouse.pull_progress import PullProgress, request_key
 from ykvos_dagster.warehouse.registry import VosInstance
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class PullResult:
     quarantined: int = 0
     quarantine_sample: list[str] = field(default_factory=list)
     reply_bytes: int = 0
+    requests_resumed: int = 0
 
     @property
     def requests_one_per_account(self) -> int:
@@ -193,10 +195,15 @@ def pull_cdr_day(
     now: dt.datetime | None = None,
     options: PullOptions | None = None,
     clickhouse_settings: dict[str, object] | None = None,
+    progress: PullProgress | None = None,
+    full_repull: bool = False,
+    run_id: str | None = None,
 ) -> PullResult:
     """Pull every account's CDRs of one server-local day and replace that instance-day.
 
     `options` defaults to the instance's own; `clickhouse_settings` go to the decoding INSERT.
+    With `progress`, the spool is kept and every finished request recorded, so that a retry after
+    a failure skips the requests already done, unless `full_repull` is set.
 
     Raises:
         VosError: a request failed; the message names instance, account(s), day and retCode.
@@ -229,15 +236,27 @@ def pull_cdr_day(
         len(accounts) - requested,
     )
 
-    with tempfile.TemporaryDirectory(
-        prefix=f"cdrs-{instance.slug}-{day:%Y%m%d}-", dir=spool_dir
-    ) as folder:
-        spool = CdrSpool(Path(folder) / "infoCdrs.json")
+    with _spool_folder(progress, instance, day, spool_dir) as folder:
+        spool, done = _open_spool(progress, folder, full_repull)
+        if done:
+            log.info(
+                "instance %s day %s: resuming after %d GetCdr requests of an earlier attempt",
+                instance.slug,
+                day,
+                len(done),
+            )
         reply_bytes = 0
         progress_step = max(1, len(requests) // 10)
+        resumed = 0
         try:
             for index, batch in enumerate(requests, start=1):
+                if request_key(batch) in done:
+                    resumed += 1
+                    continue
                 reply_bytes += client.stream_cdrs(batch, day, spool)
+                if progress is not None:
+                    spool.flush()
+                    progress.record(batch, spool.mark(), run_id)
                 if index % progress_step == 0 or index == len(requests):
                     log.info(
                         "instance %s day %s: %d/%d GetCdr requests, %.1f MB of replies, "
@@ -269,6 +288,8 @@ def pull_cdr_day(
                 settings=clickhouse_settings,
             )
         load_seconds = time.monotonic() - started
+        if progress is not None:
+            progress.clear()
 
     log.info(
         "instance %s day %s: loaded %d CDRs of %d accounts in %.1f s (previously %d rows), "
@@ -309,6 +330,7 @@ def pull_cdr_day(
         quarantined=result.quarantined,
         quarantine_sample=result.quarantine_sample,
         reply_bytes=reply_bytes,
+        requests_resumed=resumed,
     )
 
 
@@ -328,3 +350,31 @@ def record_load(connection, result: PullResult, run_id: str | None) -> None:
             result.quarantined,
         ),
     )
+
+
+@contextmanager
+def _spool_folder(
+    progress: PullProgress | None, instance: VosInstance, day: dt.date, spool_dir: Path | None
+) -> Iterator[Path]:
+    """Yield the folder of the spool: the pull's own folder when progress is recorded (it stays
+    after a failure), otherwise a temporary one."""
+    if progress is not None:
+        progress.folder.mkdir(parents=True, exist_ok=True)
+        yield progress.folder
+        return
+    with tempfile.TemporaryDirectory(
+        prefix=f"cdrs-{instance.slug}-{day:%Y%m%d}-", dir=spool_dir
+    ) as folder:
+        yield Path(folder)
+
+
+def _open_spool(
+    progress: PullProgress | None, folder: Path, full_repull: bool
+) -> tuple[CdrSpool, frozenset[str]]:
+    if progress is None:
+        return CdrSpool(folder / "infoCdrs.json"), frozenset()
+    point = None if full_repull else progress.resume_point()
+    if point is None:
+        progress.start()
+        return CdrSpool(progress.spool_path), frozenset()
+    return CdrSpool.resume(progress.spool_path, point.mark), point.done

@@ -247,3 +247,56 @@ def test_hostile_strings_through_sql_command(ch, register, unique_slug, capsys):
 
     assert json.loads(capsys.readouterr().out) == {"account": HOSTILE_NAMES[2], "fee": "1.250000"}
     assert Decimal("1.25")
+
+
+def test_retry_skips_requests_already_fetched(dagster_instance, register, unique_slug, pg):
+    switch = SimulatedSwitch(SimulatorConfig(seed=43, accounts=12, daily_cdrs=1_200))
+    with SimulatorServer(switch) as server:
+        # One GetCdr per account, so that the request count is easy to follow.
+        register(unique_slug, server, skip_idle_accounts=False, batch_accounts=False)
+        server.faults = FaultPlan.parse("http_status=404,after=5,interfaces=GetCdr")
+        failed = materialize_cdrs(dagster_instance, unique_slug, raise_on_error=False)
+        assert not failed.success
+        first_attempt = server.request_counts["GetCdr"]
+        recorded = pg.execute(
+            "SELECT count(*) FROM cdr_pull_progress WHERE instance = %s", (unique_slug,)
+        ).fetchone()[0]
+        pg.commit()
+
+        server.faults = FaultPlan()
+        result = materialize_cdrs(dagster_instance, unique_slug)
+        retry_requests = server.request_counts["GetCdr"] - first_attempt
+
+    accounts = len(switch.accounts())
+    assert recorded == 5
+    assert retry_requests == accounts - 5
+    metadata = result.asset_materializations_for_node("cdrs")[0].metadata
+    assert metadata["requests_resumed"].value == 5
+    assert stored_count(unique_slug) == switch.day_totals(DAY)["calls"]
+    left = pg.execute(
+        "SELECT count(*) FROM cdr_pull_progress WHERE instance = %s", (unique_slug,)
+    ).fetchone()[0]
+    pg.commit()
+    assert left == 0
+
+
+def test_full_repull_tag_fetches_everything(dagster_instance, register, unique_slug, pg):
+    switch = SimulatedSwitch(SimulatorConfig(seed=44, accounts=8, daily_cdrs=800))
+    with SimulatorServer(switch) as server:
+        register(unique_slug, server, skip_idle_accounts=False, batch_accounts=False)
+        server.faults = FaultPlan.parse("http_status=404,after=3,interfaces=GetCdr")
+        assert not materialize_cdrs(dagster_instance, unique_slug, raise_on_error=False).success
+        first_attempt = server.request_counts["GetCdr"]
+
+        server.faults = FaultPlan()
+        dagster_instance.add_dynamic_partitions(instance_partitions.name, [unique_slug])
+        materialize(
+            [cdrs],
+            partition_key=partition_key(DAY.isoformat(), unique_slug),
+            instance=dagster_instance,
+            resources=build_resources(),
+            tags={"ykvos/full-repull": "true"},
+        )
+        retry_requests = server.request_counts["GetCdr"] - first_attempt
+    assert retry_requests == len(switch.accounts())
+    assert stored_count(unique_slug) == switch.day_totals(DAY)["calls"]

@@ -1,5 +1,6 @@
 import datetime as dt
 
+import psycopg
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -21,11 +22,14 @@ from ykvos_dagster.assets.observability import (
 from ykvos_dagster.cdr_pull import PullResult, pull_cdr_day, quarantine_max_share, record_load
 from ykvos_dagster.partitions import DATE_DIMENSION, INSTANCE_DIMENSION, cdr_partitions
 from ykvos_dagster.resources import ClickHouseResource, PostgresResource, VosApiResource
+from ykvos_dagster.settings import ykvos_home
 from ykvos_dagster.warehouse.leaders import leaders_preview
 from ykvos_dagster.warehouse.pacing import RequestGate
+from ykvos_dagster.warehouse.pull_progress import PullProgress
 from ykvos_dagster.warehouse.registry import get_instance
 
 ALLOW_SHRINK_TAG = "ykvos/allow-shrink"
+FULL_REPULL_TAG = "ykvos/full-repull"
 # Dagster concurrency pool of the assets that use ClickHouse. Each deployment sets its limit.
 CLICKHOUSE_POOL = "clickhouse"
 
@@ -87,6 +91,9 @@ def cdrs(
 
     gate = RequestGate(postgres.resolved_dsn(), slug, instance.pause_seconds)
     allow_shrink = context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
+    full_repull = context.run.tags.get(FULL_REPULL_TAG, "").lower() == "true"
+    progress_connection = psycopg.connect(postgres.resolved_dsn(), autocommit=True)
+    progress = PullProgress(progress_connection, ykvos_home() / "spool", slug, day)
     try:
         with vos.client(instance, gate) as client:
             result = pull_cdr_day(
@@ -96,9 +103,13 @@ def cdrs(
                 open_clickhouse=clickhouse.session,
                 allow_shrink=allow_shrink,
                 log=context.log,
+                progress=progress,
+                full_repull=full_repull,
+                run_id=context.run.run_id,
             )
     finally:
         gate.close()
+        progress_connection.close()
 
     with postgres.connect() as connection:
         record_load(connection, result, context.run.run_id)
@@ -162,4 +173,5 @@ def _metadata(result: PullResult, currency: str, gate: RequestGate) -> dict[str,
         "requests_one_per_account": MetadataValue.int(result.requests_one_per_account),
         "quarantined": MetadataValue.int(result.quarantined),
         "reply_megabytes": MetadataValue.float(round(result.reply_bytes / 1e6, 3)),
+        "requests_resumed": MetadataValue.int(result.requests_resumed),
     }

@@ -12,6 +12,8 @@ A SPEC is rules separated by `;`, each `kind` or `kind=value` followed by option
   generator seeded by the plan's seed, so a run is repeatable.
 - `times`: only the first N matching requests of each request key (interface and body) get it,
   so that a retry of the same request succeeds.
+- `after`: the first N matching requests of the run pass untouched, so that a pull fails
+  half-way.
 - `interfaces`: `+`-separated interface names the rule applies to (default all).
 
 Transport faults replace the reply: `latency` (seconds), `http_status` (HTTP code),
@@ -99,6 +101,7 @@ class FaultRule:
     value: float | str | None = None
     rate: float = 1.0
     times: int | None = None
+    after: int = 0
     interfaces: frozenset[str] | None = None
 
     def applies_to(self, interface: str) -> bool:
@@ -133,6 +136,10 @@ def parse_rules(spec: str) -> list[FaultRule]:
                     options["times"] = int(option)
                     if options["times"] < 1:
                         raise ValueError
+                elif key == "after":
+                    options["after"] = int(option)
+                    if options["after"] < 0:
+                        raise ValueError
                 elif key == "interfaces":
                     options["interfaces"] = frozenset(filter(None, option.split("+")))
                 else:
@@ -164,6 +171,7 @@ class FaultPlan:
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
         self._seen: Counter[tuple[int, str]] = Counter()
+        self._matched: Counter[int] = Counter()
         self._arrivals: deque[float] = deque()
         self.injected: Counter[str] = Counter()
 
@@ -172,6 +180,10 @@ class FaultPlan:
         return cls(parse_rules(spec), seed)
 
     def _fires(self, index: int, rule: FaultRule, key: str) -> bool:
+        if rule.after:
+            self._matched[index] += 1
+            if self._matched[index] <= rule.after:
+                return False
         if rule.times is not None:
             self._seen[(index, key)] += 1
             if self._seen[(index, key)] > rule.times:

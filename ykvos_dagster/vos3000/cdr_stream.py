@@ -12,6 +12,7 @@ The records themselves are checked by ClickHouse when the spool is loaded.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -55,8 +56,25 @@ class CdrSpool:
         self.has_records = False
         self.bytes_written = 1
 
+    @classmethod
+    def resume(cls, path: Path, mark: SpoolMark) -> CdrSpool:
+        """Reopen a spool that an earlier attempt left open, keeping what it wrote up to `mark`."""
+        spool = cls.__new__(cls)
+        spool.path = path
+        spool._file = path.open("r+b")
+        spool._file.seek(mark.offset)
+        spool._file.truncate()
+        spool.has_records = mark.has_records
+        spool.bytes_written = mark.offset
+        return spool
+
     def mark(self) -> SpoolMark:
         return SpoolMark(self._file.tell(), self.has_records)
+
+    def flush(self) -> None:
+        """Write what is buffered to the file, so that a recorded mark survives a crash."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def rollback(self, mark: SpoolMark) -> None:
         """Drop what a failed reply wrote after `mark`."""

@@ -1,39 +1,48 @@
 """Progress of an instance-day pull, so that a retry does not fetch again what a failed attempt
 already fetched.
 
-Each fetched account (or batch of accounts) leaves a spool file under
-`$YKVOS_HOME/spool/<instance>/<day>/` and a row in PostgreSQL `cdr_pull_progress`. A retry on the
-same host reuses every recorded file that still exists; a retry elsewhere finds no file and
-fetches that account again. A successful load, or a run that asks for a full re-pull, clears
-both.
+The pull's spool file lives under `$YKVOS_HOME/spool/<instance>/<day>/` while the pull is
+unfinished. After each GetCdr request, the request's accounts and the spool's end offset are
+recorded in PostgreSQL `cdr_pull_progress`. A retry on the same host reopens the spool at the
+last recorded offset and skips the recorded requests. A retry on another host finds no spool
+file and starts over. A successful load, or a run that asks for a full re-pull, clears both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ykvos_dagster.vos3000.cdr_stream import SpoolMark
+
 logger = logging.getLogger(__name__)
+
+SPOOL_NAME = "infoCdrs.json"
+
+
+def request_key(accounts: list[str]) -> str:
+    """Return the key of one GetCdr request: its accounts, sorted, one per line."""
+    return "\n".join(sorted(accounts))
 
 
 @dataclass(frozen=True)
-class FetchedPart:
-    key: str
-    rows: int
-    path: Path
+class ResumePoint:
+    """What an earlier attempt left: the requests done and where the spool ends after them."""
+
+    done: frozenset[str]
+    mark: SpoolMark
 
 
 class PullProgress:
-    """The recorded parts of one instance-day pull.
+    """The recorded requests of one instance-day pull.
 
     Args:
-        connection: an autocommit psycopg connection, so that a part stays recorded when the
+        connection: an autocommit psycopg connection, so that a request stays recorded when the
             pull fails later.
-        spool_root: the folder that holds the per-pull spool folders.
+        spool_root: the folder that holds one spool folder per unfinished pull.
     """
 
     def __init__(self, connection, spool_root: Path, instance: str, day: dt.date) -> None:
@@ -41,39 +50,51 @@ class PullProgress:
         self.instance = instance
         self.day = day
         self.folder = spool_root / instance / day.isoformat()
+        self.spool_path = self.folder / SPOOL_NAME
 
-    def part_path(self, key: str) -> Path:
-        """Return the spool file of a part; the name is a hash, because keys are account names."""
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=10).hexdigest()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return self.folder / f"{digest}.part"
-
-    def fetched(self) -> dict[str, FetchedPart]:
-        """Return the parts recorded by earlier attempts whose spool file still exists."""
+    def resume_point(self) -> ResumePoint | None:
+        """Return the point to continue from, or None when there is nothing usable."""
         rows = self._connection.execute(
-            "SELECT part_key, rows, spool_file FROM cdr_pull_progress"
-            " WHERE instance = %s AND call_day = %s",
+            "SELECT request_key, spool_offset, has_records FROM cdr_pull_progress"
+            " WHERE instance = %s AND call_day = %s ORDER BY spool_offset",
             (self.instance, self.day),
         ).fetchall()
-        parts = {}
-        for key, count, spool_file in rows:
-            path = Path(spool_file)
-            if path.exists():
-                parts[key] = FetchedPart(key, int(count), path)
-        return parts
+        if not rows:
+            return None
+        last_offset, last_has_records = rows[-1][1], rows[-1][2]
+        if not self.spool_path.exists() or self.spool_path.stat().st_size < last_offset:
+            logger.info(
+                "instance %s day %s: %d recorded requests but no usable spool on this host; "
+                "starting over",
+                self.instance,
+                self.day,
+                len(rows),
+            )
+            self.clear()
+            return None
+        return ResumePoint(
+            done=frozenset(row[0] for row in rows),
+            mark=SpoolMark(int(last_offset), bool(last_has_records)),
+        )
 
-    def record(self, key: str, rows: int, path: Path, run_id: str | None) -> None:
-        """Record a part once its spool file is complete on disk."""
+    def start(self) -> None:
+        """Forget an earlier attempt and create an empty spool folder."""
+        self.clear()
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def record(self, accounts: list[str], mark: SpoolMark, run_id: str | None) -> None:
+        """Record a finished request once the spool is flushed up to `mark`."""
         self._connection.execute(
-            "INSERT INTO cdr_pull_progress (instance, call_day, part_key, rows, spool_file,"
-            " run_id) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (instance, call_day, part_key) DO UPDATE SET rows = EXCLUDED.rows,"
-            " spool_file = EXCLUDED.spool_file, run_id = EXCLUDED.run_id, fetched_at = now()",
-            (self.instance, self.day, key, rows, str(path), run_id),
+            "INSERT INTO cdr_pull_progress (instance, call_day, request_key, spool_offset,"
+            " has_records, run_id) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (instance, call_day, request_key) DO UPDATE SET"
+            " spool_offset = EXCLUDED.spool_offset, has_records = EXCLUDED.has_records,"
+            " run_id = EXCLUDED.run_id, fetched_at = now()",
+            (self.instance, self.day, request_key(accounts), mark.offset, mark.has_records, run_id),
         )
 
     def clear(self) -> None:
-        """Forget every part of this pull and delete its spool folder."""
+        """Forget every request of this pull and delete its spool folder."""
         self._connection.execute(
             "DELETE FROM cdr_pull_progress WHERE instance = %s AND call_day = %s",
             (self.instance, self.day),
