@@ -6,10 +6,11 @@ in ClickHouse, so readers see the old rows or the new rows, never a mix, even if
 in between. The next load of that instance-day drops a staging table left behind that way.
 
 `load_cdr_spool` loads the raw InfoCdr records of a spool (see `vos3000.cdr_stream`) and lets
-ClickHouse decode them (`vos3000.cdr_sql`). One INSERT writes into a Null-engine landing table
-whose two materialized views split the records: decoded ones into the staging copy of `cdrs`,
-rejected ones with their reason into the staging copy of `cdrs_quarantine`. The quarantine
-partition of the instance-day is replaced just before the `cdrs` one.
+ClickHouse decode them (`vos3000.cdr_sql`). The INSERTs write into a Null-engine landing table
+whose materialized views split the records: decoded ones into the staging copy of `cdrs`,
+rejected ones with their reason into the staging copy of `cdrs_quarantine`, and those the fast
+decoding passes on into a table that a second INSERT decodes exactly. The quarantine partition of
+the instance-day is replaced just before the `cdrs` one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from pathlib import Path
 
 from clickhouse_connect.driver.binding import format_query_value
 
-from ykvos_dagster.vos3000.cdr_sql import DECODE_SETTINGS, decode_select
+from ykvos_dagster.vos3000.cdr_sql import (
+    DECODE_SETTINGS,
+    NEEDS_EXACT_DECODING,
+    decode_select,
+    fast_decode_select,
+)
 from ykvos_dagster.warehouse.registry import validate_slug
 
 logger = logging.getLogger(__name__)
@@ -139,10 +145,12 @@ def load_cdr_spool(
     staging = f"{_staging_prefix(instance, day)}{uuid.uuid4().hex[:12]}"
     quarantine = f"{staging}_q"
     landing = f"{staging}_in"
-    views = (f"{staging}_mv_cdrs", f"{staging}_mv_q")
+    exact = f"{staging}_exact"
+    views = (f"{staging}_mv_cdrs", f"{staging}_mv_q", f"{staging}_mv_exact")
     try:
         client.command(f"CREATE TABLE `{staging}` AS cdrs")
         client.command(f"CREATE TABLE `{quarantine}` AS cdrs_quarantine")
+        client.command(f"CREATE TABLE `{exact}` (json String) ENGINE = MergeTree ORDER BY tuple()")
         columns = client.query(
             "SELECT name, type FROM system.columns WHERE database = currentDatabase()"
             " AND table = 'cdrs' ORDER BY position"
@@ -156,9 +164,22 @@ def load_cdr_spool(
         client.command(
             f"CREATE MATERIALIZED VIEW `{views[1]}` TO `{quarantine}` AS"
             f" SELECT instance, call_day, account, reason, raw, loaded_at FROM `{landing}`"
-            f" WHERE reason != ''"
+            f" WHERE reason NOT IN ('', {{marker:String}})",
+            parameters={"marker": NEEDS_EXACT_DECODING},
+        )
+        client.command(
+            f"CREATE MATERIALIZED VIEW `{views[2]}` TO `{exact}` AS"
+            f" SELECT raw AS json FROM `{landing}` WHERE reason = {{marker:String}}",
+            parameters={"marker": NEEDS_EXACT_DECODING},
         )
         _insert_spool(client, landing, spool_path, context, settings or {})
+        exact_rows = int(client.command(f"SELECT count() FROM `{exact}`") or 0)
+        if exact_rows:
+            client.command(
+                f"INSERT INTO `{landing}` {decode_select(f'`{exact}`')}",
+                parameters=context.parameters(),
+                settings={**DECODE_SETTINGS, **(settings or {})},
+            )
         for view in views:
             client.command(f"DROP TABLE IF EXISTS `{view}`")
 
@@ -182,19 +203,20 @@ def load_cdr_spool(
             **{**result.__dict__, "quarantined": quarantined, "quarantine_sample": sample}
         )
     finally:
-        for name in (*views, landing, quarantine, staging):
+        for name in (*views, landing, exact, quarantine, staging):
             client.command(f"DROP TABLE IF EXISTS `{name}`")
 
 
 def _insert_spool(
     client, landing: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
 ) -> None:
-    """Decode the spool's records into `landing`: through the file() table function on chDB,
-    which reads the file in place, and as the body of an HTTP INSERT on a server."""
-    all_settings = {**DECODE_SETTINGS, **settings}
+    """Decode the spool's records into `landing` with the fast decoding: through the file() table
+    function on chDB, which reads the file in place, and as the body of an HTTP INSERT on a
+    server."""
+    all_settings = dict(settings)
     parameters = context.parameters()
     if _is_embedded(client):
-        select = decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
+        select = fast_decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
         try:
             client.command(
                 f"INSERT INTO `{landing}` {select}",
