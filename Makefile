@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test lint format clean
+.PHONY: install demo dev test lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ dev: $(STAMP)
 test: $(STAMP)
 	TZ=UTC $(BIN)/pytest
 	TZ=Asia/Shanghai $(BIN)/pytest -m timezone
+
+# Pull, decode-and-load and statistics benchmark; prints a report (about 10 minutes).
+bench: $(STAMP)
+	$(BIN)/python bench/cdr_bench.py run
 
 lint: $(STAMP)
 	$(BIN)/ruff check ykvos_dagster ykvos_dagster_tests
