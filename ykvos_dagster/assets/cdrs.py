@@ -50,9 +50,9 @@ def cdrs(
     GetCdr pull returned the row, the same day the switch's own reports use. Materializing a
     partition again replaces that instance-day atomically, so `SELECT count() FROM cdrs` never
     counts a CDR twice. A re-pull that returns fewer CDRs for an account than are stored fails
-    unless the run has the tag `ykvos/allow-shrink=true` (switches purge old CDRs). Records that
-    cannot be stored without inventing a value (no flowNo, start or stop; stop before start; a
-    value of the wrong type) go to `cdrs_quarantine` with the reason.
+    unless the run has the tag `ykvos/allow-shrink=true` (switches purge old CDRs). A record that
+    cannot be stored without inventing a value goes to `cdrs_quarantine` with the reason, for
+    example one without flowNo, start or stop, with stop before start, or with a wrong type.
     """
     keys = context.partition_key.keys_by_dimension
     day = dt.date.fromisoformat(keys[DATE_DIMENSION])

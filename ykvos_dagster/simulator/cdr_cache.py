@@ -3,7 +3,7 @@
 Generating and encoding CDRs in Python takes the simulator about 20 to 50 microseconds per record,
 slower than the pull it is meant to measure. `pregenerate_day` encodes every account's records of
 one day into a file once, with an index of each account's byte range and the account-day totals of
-GetReportCustomerFee. `PregeneratedCdrs` then answers unfiltered single-day GetCdr requests by
+GetReportCustomerFee. `PregeneratedCdrs` then serves unfiltered single-day GetCdr requests by
 copying those byte ranges to the socket, with the same records in the same order as generated
 ones.
 """

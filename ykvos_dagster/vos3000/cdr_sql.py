@@ -47,9 +47,9 @@ CONTEXT_PARAMETERS = {
 DECODE_SETTINGS = {"short_circuit_function_evaluation": "force_enable"}
 # The `reason` of `fast_decode_select` for a record that `decode_select` must decode.
 NEEDS_EXACT_DECODING = "needs exact decoding"
-# Settings `fast_decode_select` should run with: its expressions never raise, and evaluating them
-# for every record costs less than the masks of short-circuit evaluation (about 40% less CPU on
-# the benchmark's data).
+# Settings `fast_decode_select` should run with. Its expressions never raise, and evaluating them
+# for every record took 42% less CPU than short-circuit evaluation with its masks (chDB 4.4, 355k
+# simulator records).
 FAST_DECODE_SETTINGS = {"short_circuit_function_evaluation": "disable"}
 # Text fields whose values usually start like numbers (E164 numbers, IP addresses, rate
 # prefixes). The fast path checks in the record that they were sent as strings; other fields that
@@ -71,7 +71,7 @@ _NUMERIC_TEXT_FIELDS = (
 _NON_STRING_FIRST_BYTES = "45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 91, 123"
 
 # A money text of at most 20 characters without an exponent has at most 18 decimals, so
-# Decimal128 with 18 places holds it exactly. Longer texts take Decimal256 with 40 places.
+# Decimal128 with 18 places stores it exactly. Longer texts take Decimal256 with 40 places.
 # NOTE: a text with more than 40 decimals is truncated at the 40th before rounding. That changes a
 # result only when the 7th to 40th decimals are exactly 5000...0, which doubles written by Java
 # never produce.
@@ -132,8 +132,8 @@ def _money_value(text: str) -> str:
 
 
 def _is_string(field: CdrField) -> str:
-    # The tuple holds the text of a number, bool, array or object too, so a value that could be
-    # one of those is looked up in the record: first as `"name":"` (compact JSON), then by type.
+    # The tuple contains the text of a number, bool, array or object too, so a value that could
+    # be one of those is looked up in the record: first as `"name":"` (compact JSON), then by type.
     value = _value(field)
     needle = f'"{field.api_name}":"'
     return (
@@ -187,8 +187,8 @@ def _reason() -> str:
             " toString(n_start))",
         ),
     ]
-    # The sum of UInt8 flags is evaluated for every record without short-circuit masks, which
-    # would cost more than the checks themselves; multiIf builds a reason only for failures.
+    # The sum of UInt8 flags is evaluated for every record without short-circuit masks, because
+    # the masks would cost more than the checks. multiIf builds a reason only for failures.
     failures = " + ".join(f"toUInt8(ifNull({condition}, 1))" for condition, _ in checks)
     pairs = ", ".join(f"{condition}, {message}" for condition, message in checks)
     return f"if(({failures}) = 0, '', multiIf({pairs}, ''))"

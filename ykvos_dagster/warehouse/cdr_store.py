@@ -40,8 +40,9 @@ STAGING_PREFIX = "_staging_cdrs_"
 _SAMPLE_LIMIT = 10
 # Settings of the decoding INSERTs. file() maps the spool into memory by default, which counts the
 # whole file in the process's resident memory (1 GB for a 1M-CDR spool), so pread reads it in
-# blocks. ClickHouse's default blocks of up to a million rows or 256 MB, with the raw record and
-# the parsed texts of each, took 1.6 GB for a 1M-CDR spool; these keep a load under 1 GB.
+# blocks. ClickHouse squashes up to a million rows or 256 MB into one block by default. With the
+# raw record and the parsed texts of each row, that took 1.6 GB for a 1M-CDR spool (chDB 4.4,
+# measured with bench/cdr_bench.py), so the blocks here are smaller.
 _INSERT_SETTINGS = {
     "storage_file_read_method": "pread",
     "max_block_size": 32768,
@@ -101,10 +102,9 @@ def stored_or_quarantined_accounts(client, instance: str, day: dt.date) -> dict[
 
 def drop_stale_staging(client, instance: str, day: dt.date) -> None:
     prefix = _staging_prefix(instance, day)
-    # Materialized views first, so that no view is left pointing at a dropped table.
     names = client.query(
         "SELECT name FROM system.tables WHERE database = currentDatabase()"
-        " AND startsWith(name, {prefix:String}) ORDER BY engine != 'MaterializedView', name",
+        " AND startsWith(name, {prefix:String})",
         parameters={"prefix": prefix},
     ).result_rows
     for (name,) in names:
@@ -229,9 +229,9 @@ def _decode_exactly(
 
 
 def _insert_spool(
-    client, landing: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
+    client, table: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
 ) -> None:
-    """Decode the spool's records into `landing` with the fast decoding: through the file() table
+    """Decode the spool's records into `table` with the fast decoding: through the file() table
     function on chDB, which reads the file in place, and as the body of an HTTP INSERT on a
     server."""
     parameters = context.parameters()
@@ -239,7 +239,7 @@ def _insert_spool(
         select = fast_decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
         try:
             client.command(
-                f"INSERT INTO `{landing}` {select}",
+                f"INSERT INTO `{table}` {select}",
                 parameters={**parameters, "spool_path": str(spool_path)},
                 settings={**settings, **FAST_DECODE_SETTINGS},
             )
@@ -250,7 +250,7 @@ def _insert_spool(
     # NOTE: this path (a ClickHouse server over HTTP) is not covered by the test suite, which
     # runs on chDB only.
     select = _inline_parameters(decode_select("input('json String')"), parameters, server_tz=dt.UTC)
-    query = f"INSERT INTO `{landing}` {select} FORMAT JSONAsString\n".encode()
+    query = f"INSERT INTO `{table}` {select} FORMAT JSONAsString\n".encode()
 
     def body() -> Iterator[bytes]:
         yield query
