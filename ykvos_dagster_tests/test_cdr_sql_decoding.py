@@ -6,12 +6,18 @@ import json
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from ykvos_dagster.vos3000.cdr import decode_cdr
 from ykvos_dagster.warehouse.cdr_store import LoadContext, load_cdr_spool
-from ykvos_dagster_tests.cdr_samples import REAL_FAILED_CALL, REAL_SERVER_REJECT, SHANGHAI
+from ykvos_dagster_tests.cdr_samples import (
+    REAL_FAILED_CALL,
+    REAL_SERVER_REJECT,
+    SHANGHAI,
+    epoch_ms,
+)
 from ykvos_dagster_tests.test_cdr_decoding import FIELD_CASES
 
 DAY = dt.date(2025, 10, 20)
@@ -194,6 +200,8 @@ REJECTED = [
     ("money boolean", {"fee": True}, "fee"),
     ("money array", {"fee": [1]}, "fee"),
     ("money overflow", {"fee": 10**13}, "fee"),
+    ("money text", {"fee": "abc"}, "fee"),
+    ("fractional text endReason", {"endReason": "7.5"}, "endReason"),
     ("flowNo overflow", {"flowNo": 2**64}, "flowNo"),
 ]
 
@@ -245,4 +253,22 @@ def test_missing_optional_field_is_null(ch, tmp_path, unique_slug, field):
 def test_start_day_in_instance_zone(ch, tmp_path, unique_slug, zone, expected):
     # 2025-10-20 01:06:23.5 UTC is 09:06 in Shanghai and 21:06 the day before in New York.
     stored, _ = load_texts(ch, tmp_path, unique_slug, [text(REAL_FAILED_CALL)], zone=zone)
+    assert stored[REAL_FAILED_CALL["flowNo"]]["toString(start_day)"] == expected
+
+
+@pytest.mark.timezone
+@pytest.mark.parametrize(
+    ("local", "zone", "expected"),
+    [
+        (dt.datetime(2024, 3, 1, 0, 0, 0), "Asia/Shanghai", "2024-03-01"),
+        (dt.datetime(2024, 2, 29, 23, 59, 59, 999000), "Asia/Shanghai", "2024-02-29"),
+        (dt.datetime(2024, 1, 1, 0, 0, 0), "America/New_York", "2024-01-01"),
+        (dt.datetime(2023, 12, 31, 23, 59, 59, 999000), "America/New_York", "2023-12-31"),
+        (dt.datetime(2024, 7, 1, 0, 0, 0), "UTC", "2024-07-01"),
+    ],
+)
+def test_start_day_at_midnight(ch, tmp_path, unique_slug, local, zone, expected):
+    start = epoch_ms(local, ZoneInfo(zone))
+    record = {**REAL_FAILED_CALL, "start": start, "stop": start}
+    stored, _ = load_texts(ch, tmp_path, unique_slug, [text(record)], zone=zone)
     assert stored[REAL_FAILED_CALL["flowNo"]]["toString(start_day)"] == expected
