@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compose-parser chromium demo dev test lint format clean
+.PHONY: install compose-parser chromium demo dev test lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ chromium:
 test: $(STAMP) compose-parser chromium
 	TZ=UTC $(BIN)/pytest
 	TZ=Asia/Shanghai $(BIN)/pytest -m timezone
+
+# Pull, decode-and-load and statistics benchmark; prints a report (about 8 minutes).
+bench: $(STAMP)
+	$(BIN)/python bench/cdr_bench.py run
 
 lint: $(STAMP)
 	$(BIN)/ruff check ykvos_dagster ykvos_dagster_tests

@@ -67,7 +67,7 @@ def quarantine_max_share() -> float:
 
 @dataclass(frozen=True)
 class PullOptions:
-    """How an instance's GetCdr requests are planned (see the module docstring)."""
+    """Options that plan an instance's GetCdr requests (see the module docstring)."""
 
     skip_idle_accounts: bool = True
     batch_accounts: bool = True

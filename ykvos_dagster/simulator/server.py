@@ -35,6 +35,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from ykvos_dagster.simulator import reports
+from ykvos_dagster.simulator.cdr_cache import PregeneratedCdrs
 from ykvos_dagster.simulator.data import SimulatedSwitch
 from ykvos_dagster.simulator.faults import (
     BACKEND_TIMEOUT_RET_CODE,
@@ -106,9 +107,12 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultPlan | None = None,
+        pregenerated: PregeneratedCdrs | None = None,
     ) -> None:
         self.switch = switch
         self.faults = faults or FaultPlan()
+        # Unfiltered single-day GetCdr requests for these days are served from encoded files.
+        self.pregenerated = pregenerated
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -237,6 +241,9 @@ class _CdrStream:
     """A GetCdr success reply whose rows are encoded while they are sent."""
 
     rows: Iterator[dict]
+    days: list[dt.date] | None = None
+    accounts: list[str] | None = None
+    filters: list[tuple[str, str]] | None = None
 
 
 _Reply = dict | _CdrStream | None
@@ -324,6 +331,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if reply is None:
             self._send_bytes(b"")
             logger.debug("%s: HTTP 200, empty body, 0 rows", interface)
+        elif isinstance(reply, _CdrStream) and self._pregenerated_ranges(reply) is not None:
+            self._send_ranges(*self._pregenerated_ranges(reply))
+            logger.debug("%s: HTTP 200, retCode 0, pre-generated rows", interface)
         elif isinstance(reply, _CdrStream):
             rows = self._send_cdr_stream(interface, reply.rows)
             if rows is not None:
@@ -504,6 +514,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         return count
 
+    def _pregenerated_ranges(self, reply: _CdrStream):
+        pregenerated = self.server.simulator.pregenerated
+        if pregenerated is None or reply.days is None:
+            return None
+        return pregenerated.ranges(reply.days, reply.accounts or [], reply.filters or [])
+
+    def _send_ranges(self, path, ranges: list[tuple[int, int]]) -> None:
+        """Send a GetCdr success reply made of byte ranges of a pre-generated file."""
+        prefix = b'{"retCode":0,"infoCdrs":['
+        suffix = b"]}"
+        length = len(prefix) + sum(size for _, size in ranges) + max(0, len(ranges) - 1)
+        self._send_json_headers(length + len(suffix))
+        self.wfile.write(prefix)
+        self.wfile.flush()
+        with open(path, "rb") as source:
+            for index, (offset, size) in enumerate(ranges):
+                if index:
+                    self.wfile.write(b",")
+                    self.wfile.flush()
+                self.connection.sendfile(source, offset, size)
+        self.wfile.write(suffix)
+
     def _write_chunk(self, data: bytes) -> None:
         if not data:
             return
@@ -629,7 +661,12 @@ def _get_cdr(switch: SimulatedSwitch, payload: dict) -> _Reply:
 
     unique_accounts = list(dict.fromkeys(accounts))
     day_list = [begin + dt.timedelta(days=offset) for offset in range(days)]
-    return _CdrStream(_matching_cdrs(switch, day_list, unique_accounts, filters))
+    return _CdrStream(
+        _matching_cdrs(switch, day_list, unique_accounts, filters),
+        days=day_list,
+        accounts=unique_accounts,
+        filters=filters,
+    )
 
 
 def _matching_cdrs(

@@ -3,6 +3,10 @@
 Nothing is invented: a record that lacks a field the table cannot leave empty, or carries a value
 of the wrong type, raises `CdrDecodeError` naming the field and the flowNo. Only `calleeBilling`
 and `billingType`, which some VOS versions leave out, become NULL.
+
+`decode_cdr` is the reference for these rules. Pulls decode in ClickHouse with the same rules
+(`cdr_sql`), and the tests check both against the same cases; this module serves hand-made loads
+and the benchmark's baseline.
 """
 
 from __future__ import annotations

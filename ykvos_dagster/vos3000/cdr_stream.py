@@ -19,8 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
-# Envelope members before `infoCdrs` (retCode, exception) are small; a reply whose first
-# HEAD_LIMIT bytes do not reach the array is not a GetCdr reply this module can stream.
+# Envelope members before `infoCdrs` (retCode, exception) are small. A reply whose first
+# HEAD_LIMIT bytes do not reach the array is not a GetCdr reply that this module can stream.
 HEAD_LIMIT = 1024 * 1024
 # Bytes kept back from the spool until the reply ends, so that the end of the array and the members
 # after it can be found and parsed.
@@ -102,7 +102,7 @@ class CdrSpool:
 
 
 class ReplyScanner:
-    """Copies the `infoCdrs` array of one GetCdr reply into a spool as the reply arrives.
+    """Scanner that copies the `infoCdrs` array of one GetCdr reply into a spool as it arrives.
 
     Call `feed` with each chunk and `finish` at the end. `finish` returns the envelope members
     other than `infoCdrs`, or raises ReplyFormatError. A reply that ends before its `infoCdrs`
@@ -133,7 +133,7 @@ class ReplyScanner:
         except NeedMoreData:
             if len(self._head) > HEAD_LIMIT:
                 raise ReplyFormatError(
-                    f"the first {HEAD_LIMIT} bytes of the reply hold no infoCdrs array"
+                    f"the first {HEAD_LIMIT} bytes of the reply contain no infoCdrs array"
                 ) from None
             return
         self._in_array = True
@@ -143,7 +143,7 @@ class ReplyScanner:
 
     def finish(self) -> dict[str, Any] | None:
         """Return the envelope members other than `infoCdrs`, or None when the reply never
-        reached an `infoCdrs` array (then `small_body` holds the whole reply)."""
+        reached an `infoCdrs` array (then `small_body` contains the whole reply)."""
         if not self._in_array:
             self.small_body = bytes(self._head)
             return None

@@ -6,10 +6,11 @@ in ClickHouse, so readers see the old rows or the new rows, never a mix, even if
 in between. The next load of that instance-day drops a staging table left behind that way.
 
 `load_cdr_spool` loads the raw InfoCdr records of a spool (see `vos3000.cdr_stream`) and lets
-ClickHouse decode them (`vos3000.cdr_sql`). One INSERT writes into a Null-engine landing table
-whose two materialized views split the records: decoded ones into the staging copy of `cdrs`,
-rejected ones with their reason into the staging copy of `cdrs_quarantine`. The quarantine
-partition of the instance-day is replaced just before the `cdrs` one.
+ClickHouse decode them (`vos3000.cdr_sql`). The fast decoding writes every record into a copy of
+`cdrs` with a `reason` column. When every record decoded there, dropping that column turns it
+into the staging table. Otherwise the other records are decoded exactly, the rejects go to a
+staging copy of `cdrs_quarantine`, and the decoded rows of both passes are copied into the staging
+table. The quarantine partition of the instance-day is replaced just before the `cdrs` one.
 
 On a ClickHouse cluster (`YKVOS_CLICKHOUSE_CLUSTER`) the staging tables and the partition swaps
 work on the local replicated tables (`cdrs_local`, `cdrs_quarantine_local`) of the connected
@@ -29,7 +30,12 @@ from pathlib import Path
 
 from clickhouse_connect.driver.binding import format_query_value
 
-from ykvos_dagster.vos3000.cdr_sql import DECODE_SETTINGS, decode_select
+from ykvos_dagster.vos3000.cdr_sql import (
+    DECODE_SETTINGS,
+    FAST_DECODE_SETTINGS,
+    decode_select,
+    fast_decode_select,
+)
 from ykvos_dagster.warehouse.cluster import local_table, staging_table_ddl
 from ykvos_dagster.warehouse.registry import validate_slug
 
@@ -37,6 +43,17 @@ logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = "_staging_cdrs_"
 _SAMPLE_LIMIT = 10
+# Settings of the decoding INSERTs. file() maps the spool into memory by default, which counts the
+# whole file in the process's resident memory (1 GB for a 1M-CDR spool), so pread reads it in
+# blocks. ClickHouse squashes up to a million rows or 256 MB into one block by default. With the
+# raw record and the parsed texts of each row, that took 1.6 GB for a 1M-CDR spool (chDB 4.4,
+# measured with bench/cdr_bench.py), so the blocks here are smaller.
+_INSERT_SETTINGS = {
+    "storage_file_read_method": "pread",
+    "max_block_size": 32768,
+    "min_insert_block_size_rows": 65536,
+    "min_insert_block_size_bytes": 32 * 1024 * 1024,
+}
 
 
 class CdrLoadError(RuntimeError):
@@ -90,10 +107,9 @@ def stored_or_quarantined_accounts(client, instance: str, day: dt.date) -> dict[
 
 def drop_stale_staging(client, instance: str, day: dt.date) -> None:
     prefix = _staging_prefix(instance, day)
-    # Materialized views first, so that no view is left pointing at a dropped table.
     names = client.query(
         "SELECT name FROM system.tables WHERE database = currentDatabase()"
-        " AND startsWith(name, {prefix:String}) ORDER BY engine != 'MaterializedView', name",
+        " AND startsWith(name, {prefix:String})",
         parameters={"prefix": prefix},
     ).result_rows
     for (name,) in names:
@@ -132,7 +148,7 @@ def load_cdr_spool(
     """Replace the CDRs of one instance-day with the records of a spool, decoded by ClickHouse.
 
     Records that cannot be decoded go to `cdrs_quarantine` with their reason. `settings` are
-    added to the decoding INSERT (the benchmark limits `max_threads` this way).
+    added to the decoding INSERTs.
 
     Raises:
         CdrLoadError: the spool is not a JSON array of objects, a flowNo appears with different
@@ -140,32 +156,36 @@ def load_cdr_spool(
             stored CDRs while `allow_shrink` is False. Nothing changes in `cdrs` then.
     """
     instance, day = context.instance, context.day
+    settings = {**_INSERT_SETTINGS, **(settings or {})}
     drop_stale_staging(client, instance, day)
     staging = f"{_staging_prefix(instance, day)}{uuid.uuid4().hex[:12]}"
-    quarantine = f"{staging}_q"
-    landing = f"{staging}_in"
-    views = (f"{staging}_mv_cdrs", f"{staging}_mv_q")
+    decoded = f"{staging}_decoded"
+    exact = f"{staging}_exact"
+    quarantine = f"{staging}_quarantine"
     try:
-        client.command(staging_table_ddl(client, staging, local_table("cdrs")))
+        # The fast decoding writes every record, with its reason, into a copy of cdrs that has
+        # a reason column; ClickHouse cannot send one INSERT to two tables more cheaply.
+        client.command(staging_table_ddl(client, decoded, local_table("cdrs")))
+        client.command(f"ALTER TABLE `{decoded}` ADD COLUMN reason String")
         client.command(staging_table_ddl(client, quarantine, local_table("cdrs_quarantine")))
-        columns = client.query(
-            "SELECT name, type FROM system.columns WHERE database = currentDatabase()"
-            " AND table = 'cdrs' ORDER BY position"
-        ).result_rows
-        definition = ", ".join(f"`{name}` {column_type}" for name, column_type in columns)
-        client.command(f"CREATE TABLE `{landing}` ({definition}, reason String) ENGINE = Null")
-        client.command(
-            f"CREATE MATERIALIZED VIEW `{views[0]}` TO `{staging}` AS"
-            f" SELECT * EXCEPT reason FROM `{landing}` WHERE reason = ''"
-        )
-        client.command(
-            f"CREATE MATERIALIZED VIEW `{views[1]}` TO `{quarantine}` AS"
-            f" SELECT instance, call_day, account, reason, raw, loaded_at FROM `{landing}`"
-            f" WHERE reason != ''"
-        )
-        _insert_spool(client, landing, spool_path, context, settings or {})
-        for view in views:
-            client.command(f"DROP TABLE IF EXISTS `{view}`")
+        _insert_spool(client, decoded, spool_path, context, settings)
+
+        others = int(client.command(f"SELECT count() FROM `{decoded}` WHERE reason != ''") or 0)
+        if others:
+            _decode_exactly(client, decoded, exact, quarantine, context, settings)
+            client.command(staging_table_ddl(client, staging, local_table("cdrs")))
+            for source in (decoded, exact):
+                client.command(
+                    f"INSERT INTO `{staging}` SELECT * EXCEPT reason FROM `{source}`"
+                    f" WHERE reason = ''",
+                    settings=settings,
+                )
+        else:
+            # Every record decoded on the fast path: the table becomes the staging table.
+            client.command(
+                f"ALTER TABLE `{decoded}` DROP COLUMN reason", settings={"mutations_sync": 2}
+            )
+            client.command(f"RENAME TABLE `{decoded}` TO `{staging}`")
 
         result = _check_staging(client, staging, instance, day, allow_shrink)
         quarantined = int(client.command(f"SELECT count() FROM `{quarantine}`") or 0)
@@ -190,24 +210,46 @@ def load_cdr_spool(
             **{**result.__dict__, "quarantined": quarantined, "quarantine_sample": sample}
         )
     finally:
-        for name in (*views, landing, quarantine, staging):
+        for name in (decoded, exact, quarantine, staging):
             client.command(f"DROP TABLE IF EXISTS `{name}`")
 
 
-def _insert_spool(
-    client, landing: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
+def _decode_exactly(
+    client,
+    decoded: str,
+    exact: str,
+    quarantine: str,
+    context: LoadContext,
+    settings: dict[str, object],
 ) -> None:
-    """Decode the spool's records into `landing`: through the file() table function on chDB,
-    which reads the file in place, and as the body of an HTTP INSERT on a server."""
-    all_settings = {**DECODE_SETTINGS, **settings}
+    """Decode the records the fast path passed on with every rule, and quarantine the rejects."""
+    client.command(f"CREATE TABLE `{exact}` AS `{decoded}`")
+    source = f"(SELECT raw AS json FROM `{decoded}` WHERE reason != '')"
+    client.command(
+        f"INSERT INTO `{exact}` {decode_select(source)}",
+        parameters=context.parameters(),
+        settings={**settings, **DECODE_SETTINGS},
+    )
+    client.command(
+        f"INSERT INTO `{quarantine}` SELECT instance, call_day, account, reason, raw, loaded_at"
+        f" FROM `{exact}` WHERE reason != ''"
+    )
+
+
+def _insert_spool(
+    client, table: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
+) -> None:
+    """Decode the spool's records into `table` with the fast decoding: through the file() table
+    function on chDB, which reads the file in place, and as the body of an HTTP INSERT on a
+    server."""
     parameters = context.parameters()
     if _is_embedded(client):
-        select = decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
+        select = fast_decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
         try:
             client.command(
-                f"INSERT INTO `{landing}` {select}",
+                f"INSERT INTO `{table}` {select}",
                 parameters={**parameters, "spool_path": str(spool_path)},
-                settings=all_settings,
+                settings={**settings, **FAST_DECODE_SETTINGS},
             )
         except Exception as error:
             raise _spool_error(context, error) from error
@@ -216,7 +258,7 @@ def _insert_spool(
     # NOTE: this path (a ClickHouse server over HTTP) is not covered by the test suite, which
     # runs on chDB only.
     select = _inline_parameters(decode_select("input('json String')"), parameters, server_tz=dt.UTC)
-    query = f"INSERT INTO `{landing}` {select} FORMAT JSONAsString\n".encode()
+    query = f"INSERT INTO `{table}` {select} FORMAT JSONAsString\n".encode()
 
     def body() -> Iterator[bytes]:
         yield query
@@ -225,7 +267,7 @@ def _insert_spool(
                 yield chunk
 
     try:
-        client.raw_insert(None, insert_block=body(), settings=all_settings)
+        client.raw_insert(None, insert_block=body(), settings={**settings, **FAST_DECODE_SETTINGS})
     except Exception as error:
         raise _spool_error(context, error) from error
 

@@ -1,0 +1,164 @@
+"""Streaming GetCdr replies into a spool: the envelope scanner and the client over HTTP."""
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ykvos_dagster.vos3000.cdr_stream import CdrSpool, ReplyFormatError, ReplyScanner
+from ykvos_dagster.vos3000.client import VosClient, VosEndpoint
+from ykvos_dagster.vos3000.errors import VosReturnCodeError, VosTransportError
+
+DAY = dt.date(2025, 3, 14)
+RECORDS = [{"flowNo": number, "account": "a]b}" if number % 2 else "x"} for number in range(5)]
+
+
+def scan(spool: CdrSpool, body: bytes, chunk_size: int):
+    scanner = ReplyScanner(spool)
+    for start in range(0, len(body), chunk_size):
+        scanner.feed(body[start : start + chunk_size])
+    return scanner.finish(), scanner
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1 << 20])
+def test_spool_collects_arrays_of_replies(tmp_path, chunk_size):
+    replies = [
+        json.dumps({"retCode": 0, "infoCdrs": RECORDS}).encode(),
+        b'{"retCode":0,"infoCdrs":[]}',
+        b'[ {"retCode":0,"infoCdrs":[ {"flowNo":9} ] } ]',
+        b'{"infoCdrs":[{"flowNo":10}],"retCode":0,"extra":[1,2]}',
+    ]
+    spool = CdrSpool(tmp_path / "spool.json")
+    members = [scan(spool, body, chunk_size)[0] for body in replies]
+    spool.close()
+
+    assert json.loads(spool.path.read_bytes()) == [*RECORDS, {"flowNo": 9}, {"flowNo": 10}]
+    assert members[0] == {"retCode": 0}
+    assert members[3] == {"retCode": 0, "extra": [1, 2]}
+
+
+def test_large_reply_streams_through(tmp_path):
+    records = [{"flowNo": number, "account": "华信" * 20} for number in range(20_000)]
+    body = json.dumps({"retCode": 0, "infoCdrs": records}, ensure_ascii=False).encode()
+    spool = CdrSpool(tmp_path / "spool.json")
+    members, scanner = scan(spool, body, 65536)
+    spool.close()
+    assert members == {"retCode": 0}
+    assert json.loads(spool.path.read_bytes()) == records
+    assert scanner.bytes_received == len(body)
+
+
+def test_error_reply_members_parsed(tmp_path):
+    body = b'{"retCode":-10124,"exception":"Input parameter error","infoCdrs":[]}'
+    members, _ = scan(CdrSpool(tmp_path / "spool.json"), body, 5)
+    assert members == {"retCode": -10124, "exception": "Input parameter error"}
+
+
+def test_reply_without_array_kept_whole(tmp_path):
+    members, scanner = scan(CdrSpool(tmp_path / "spool.json"), b'{"retCode":0}', 3)
+    assert members is None
+    assert scanner.small_body == b'{"retCode":0}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>error</html>",
+        b'{"retCode":0,"infoCdrs":[{"flowNo":1}',
+        b'{"retCode":0,"infoCdrs":[{"flowNo":1}]',
+        b'[{"retCode":0,"infoCdrs":[]},{"retCode":0}]',
+    ],
+)
+def test_malformed_reply_rejected(tmp_path, body):
+    with pytest.raises(ReplyFormatError):
+        scan(CdrSpool(tmp_path / "spool.json"), body, 4)
+
+
+def test_rollback_drops_failed_reply(tmp_path):
+    spool = CdrSpool(tmp_path / "spool.json")
+    scan(spool, b'{"retCode":0,"infoCdrs":[{"flowNo":1}]}', 100)
+    mark = spool.mark()
+    scan(spool, b'{"infoCdrs":[{"flowNo":2}],"retCode":-10006}', 100)
+    spool.rollback(mark)
+    scan(spool, b'{"retCode":0,"infoCdrs":[{"flowNo":3}]}', 100)
+    spool.close()
+    assert json.loads(spool.path.read_bytes()) == [{"flowNo": 1}, {"flowNo": 3}]
+
+
+class _FixedReplies(BaseHTTPRequestHandler):
+    """Replies with the next body of `server.bodies` to every POST."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.server.bodies.pop(0)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fixed_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FixedReplies)
+    server.bodies = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def stream(server, bodies, tmp_path: Path, retries=0):
+    server.bodies = list(bodies)
+    endpoint = VosEndpoint(
+        instance="sw-1",
+        base_url=f"http://127.0.0.1:{server.server_address[1]}",
+        retries=retries,
+        backoff_seconds=0.01,
+    )
+    spool = CdrSpool(tmp_path / "spool.json")
+    with VosClient(endpoint) as client:
+        try:
+            client.stream_cdrs(["acct-1", "acct-2"], DAY, spool)
+        finally:
+            spool.close()
+    return json.loads(spool.path.read_bytes())
+
+
+def test_stream_ret_code_error_names_context(fixed_server, tmp_path):
+    body = b'{"retCode":-10033,"exception":"Over the limitation","infoCdrs":[]}'
+    with pytest.raises(VosReturnCodeError) as raised:
+        stream(fixed_server, [body], tmp_path)
+    message = str(raised.value)
+    assert "instance=sw-1" in message
+    assert "account='acct-1,acct-2'" in message
+    assert "day=2025-03-14" in message
+    assert "retCode=-10033" in message
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>500</html>", b'{"retCode":0,"infoCdrs":[{"a":1}'])
+def test_stream_invalid_body_is_transport_error(fixed_server, tmp_path, body):
+    with pytest.raises(VosTransportError, match="acct-1,acct-2"):
+        stream(fixed_server, [body], tmp_path)
+
+
+def test_stream_retry_leaves_one_copy(fixed_server, tmp_path):
+    truncated = b'{"retCode":0,"infoCdrs":[{"flowNo":1},{"flowNo":2}'
+    complete = b'{"retCode":0,"infoCdrs":[{"flowNo":1},{"flowNo":2}]}'
+    assert stream(fixed_server, [truncated, complete], tmp_path, retries=1) == [
+        {"flowNo": 1},
+        {"flowNo": 2},
+    ]
+
+
+def test_stream_unwraps_one_element_array(fixed_server, tmp_path):
+    body = b'[{"retCode":0,"infoCdrs":[{"flowNo":1}]}]'
+    assert stream(fixed_server, [body], tmp_path) == [{"flowNo": 1}]
