@@ -49,7 +49,7 @@ test: $(STAMP) compose-parser chromium
 	TZ=UTC $(BIN)/pytest
 	TZ=Asia/Shanghai $(BIN)/pytest -m timezone
 
-# Pull, decode-and-load and statistics benchmark; prints a report (about 8 minutes).
+# Pull, decode-and-load and statistics benchmark; prints a report (about 12 minutes).
 bench: $(STAMP)
 	$(BIN)/python bench/cdr_bench.py run
 

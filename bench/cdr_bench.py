@@ -1,5 +1,5 @@
 """Benchmark of the CDR pull: requests per instance-day, decode-and-load throughput, memory and
-statistics. Run it with `make bench`; it prints a report and takes about 8 minutes.
+statistics. Run it with `make bench`; it prints a report and takes about 12 minutes.
 
 The simulator runs in its own process on CPU 1 and serves pre-generated days, so that it is never
 the limit. Each pull runs in a fresh process pinned to CPU 0 (`taskset -c 0`) with ClickHouse

@@ -228,7 +228,17 @@ def test_invalid_records_quarantined(ch, tmp_path, unique_slug):
 def test_quarantine_keeps_raw_and_account(ch, tmp_path, unique_slug):
     sent = text({**REAL_FAILED_CALL, "holdTime": -5})
     _, quarantine = load_texts(ch, tmp_path, unique_slug, [sent])
-    assert quarantine == [(REAL_FAILED_CALL["account"], quarantine[0][1], sent)]
+    (account, reason, raw), *others = quarantine
+    assert others == []
+    assert account == REAL_FAILED_CALL["account"]
+    assert raw == sent
+    assert "holdTime" in reason
+
+
+def test_empty_spool_loads_no_rows(ch, tmp_path, unique_slug):
+    stored, quarantine = load_texts(ch, tmp_path, unique_slug, [])
+    assert stored == {}
+    assert quarantine == []
 
 
 def test_non_object_record_fails_load(ch, tmp_path, unique_slug):
@@ -272,3 +282,33 @@ def test_start_day_at_midnight(ch, tmp_path, unique_slug, local, zone, expected)
     record = {**REAL_FAILED_CALL, "start": start, "stop": start}
     stored, _ = load_texts(ch, tmp_path, unique_slug, [text(record)], zone=zone)
     assert stored[REAL_FAILED_CALL["flowNo"]]["toString(start_day)"] == expected
+
+
+def test_inlined_parameters_match_bound(ch, tmp_path, unique_slug):
+    # The INSERT sent to a ClickHouse server carries its values as literals; decoding with them
+    # must give the rows that the bound parameters give on chDB.
+    from ykvos_dagster.vos3000.cdr_sql import FAST_DECODE_SETTINGS, fast_decode_select
+    from ykvos_dagster.warehouse.cdr_store import _inline_parameters
+
+    spool = tmp_path / "spool.json"
+    spool.write_text("[" + text(REAL_FAILED_CALL) + "]", encoding="utf-8")
+    context = LoadContext(
+        instance=unique_slug,
+        instance_uuid=uuid.uuid4(),
+        timezone="America/New_York",
+        day=DAY,
+        loaded_at=dt.datetime(2025, 10, 21, 1, 2, 3, 456000, tzinfo=dt.UTC),
+    )
+    source = f"file('{spool}', 'JSONAsString', 'json String')"
+    columns = "instance, toString(instance_uuid), call_day, start_day, loaded_at, reason"
+    inlined = _inline_parameters(fast_decode_select(source), context.parameters(), dt.UTC)
+    bound = ch.query(
+        f"SELECT {columns} FROM ({fast_decode_select(source)})",
+        parameters=context.parameters(),
+        settings=FAST_DECODE_SETTINGS,
+    ).result_rows
+    literal = ch.query(f"SELECT {columns} FROM ({inlined})", settings=FAST_DECODE_SETTINGS)
+    assert literal.result_rows == bound
+    assert bound[0][0] == unique_slug
+    assert bound[0][1] == str(context.instance_uuid)
+    assert bound[0][5] == ""

@@ -160,7 +160,7 @@ def test_pull_with_fewer_requests(register, simulator, unique_slug):
     assert planned.requests_one_per_account == one_each.requests
 
 
-def test_pull_keeps_stored_idle_account(register, simulator, unique_slug):
+def test_pull_requests_stored_idle_account(register, simulator, unique_slug):
     from ykvos_dagster.warehouse.clickhouse import open_client
 
     instance = register(unique_slug, simulator)

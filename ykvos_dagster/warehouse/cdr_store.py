@@ -257,7 +257,9 @@ def _insert_spool(
 
     # NOTE: this path (a ClickHouse server over HTTP) is not covered by the test suite, which
     # runs on chDB only.
-    select = _inline_parameters(decode_select("input('json String')"), parameters, server_tz=dt.UTC)
+    select = _inline_parameters(
+        fast_decode_select("input('json String')"), parameters, server_tz=dt.UTC
+    )
     query = f"INSERT INTO `{table}` {select} FORMAT JSONAsString\n".encode()
 
     def body() -> Iterator[bytes]:
@@ -283,14 +285,18 @@ def _is_embedded(client) -> bool:
     return type(client).__module__.endswith("_chdbclient")
 
 
-_PLACEHOLDER = re.compile(r"\{(\w+):[^{}]+\}")
+_PLACEHOLDER = re.compile(r"\{(\w+):([^{}]+)\}")
 
 
 def _inline_parameters(query: str, parameters: dict[str, object], server_tz) -> str:
-    """Replace `{name:Type}` placeholders with literals escaped by clickhouse-connect."""
-    return _PLACEHOLDER.sub(
-        lambda match: format_query_value(parameters[match.group(1)], server_tz), query
-    )
+    """Replace `{name:Type}` placeholders with literals escaped by clickhouse-connect, cast to
+    the placeholder's type as a bound parameter would be."""
+
+    def literal(match: re.Match) -> str:
+        value = format_query_value(parameters[match.group(1)], server_tz)
+        return f"CAST({value} AS {match.group(2)})"
+
+    return _PLACEHOLDER.sub(literal, query)
 
 
 def load_instance_day(
