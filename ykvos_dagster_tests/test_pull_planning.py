@@ -195,7 +195,7 @@ def test_registry_stores_pull_options(register, pg, unique_slug):
 def test_pull_options_migration_idempotent(pg):
     from ykvos_dagster.warehouse.migrations import schema_folder
 
-    sql = (schema_folder("sql") / "0002_pull_options.sql").read_text()
+    sql = (schema_folder("sql") / "0004_pull_options.sql").read_text()
     pg.execute(sql)
     pg.execute(sql)
     columns = {
