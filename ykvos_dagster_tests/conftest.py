@@ -105,3 +105,23 @@ def register(pg):
         return instance
 
     return _register
+
+
+@pytest.fixture(autouse=True)
+def no_stale_defs_state_storage():
+    """Clear Dagster's current definitions-state storage before each test.
+
+    Entering a DagsterInstance sets a context variable to its storage, which holds only a weak
+    reference to the instance. When an earlier test's instance has been garbage-collected, a
+    later `materialize()` fails with "Attempted to resolve undefined DagsterInstance weakref"
+    (seen with dagster 1.13.27). Fixtures that enter an instance for the test set it again.
+    """
+    # NOTE: private Dagster API; remove this fixture once Dagster resets the variable itself.
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    try:
+        _current_storage.reset(token)
+    except ValueError:
+        _current_storage.set(None)
