@@ -2,7 +2,7 @@
 -- start or stop, a value of the wrong type or outside its range, stop before start.
 --
 -- Grain: one row per rejected record. Each (instance, call_day) is its own partition and is
--- replaced by every load of that instance-day, so the table holds the rejects of the latest load.
+-- replaced by every load of that instance-day, so the table contains the rejects of the latest load.
 CREATE TABLE IF NOT EXISTS cdrs_quarantine
 (
     instance LowCardinality(String) COMMENT 'vos_instances.slug of the switch',

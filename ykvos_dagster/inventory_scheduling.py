@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from ykvos_dagster.scheduling import due_local_days
 from ykvos_dagster.warehouse.registry import VosInstance
 
 # The daily report pull of an instance's previous day starts once this server-local time has
@@ -46,26 +47,18 @@ def due_report_pulls(
     The run key contains the local day of the pull, so each day is pulled once on the day
     after it and once more on each look-back day, when late CDRs may have changed it.
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    if lookback_days < 0:
-        raise ValueError(f"look-back must be >= 0 days, got {lookback_days}")
-    for instance in instances:
-        if not instance.enabled:
-            continue
-        local_now = now.astimezone(instance.zone)
-        if local_now.time() < REPORT_AFTER_LOCAL_TIME:
-            continue
-        today = local_now.date()
-        for offset in range(1, lookback_days + 2):
-            day = today - dt.timedelta(days=offset)
-            if day < instance.first_day or (earliest_day and day < earliest_day):
-                continue
-            yield DueReport(
-                instance=instance.slug,
-                day=day,
-                run_key=f"reports:{instance.slug}:{day.isoformat()}:pulled-on:{today.isoformat()}",
-            )
+    for instance, day, today in due_local_days(
+        instances,
+        now,
+        after=REPORT_AFTER_LOCAL_TIME,
+        lookback_days=lookback_days,
+        earliest_day=earliest_day,
+    ):
+        yield DueReport(
+            instance=instance.slug,
+            day=day,
+            run_key=f"reports:{instance.slug}:{day.isoformat()}:pulled-on:{today.isoformat()}",
+        )
 
 
 def is_due(interfaces: Iterable[str], expiry: Mapping[str, dt.datetime], now: dt.datetime) -> bool:

@@ -25,19 +25,17 @@ class DuePull:
     run_key: str
 
 
-def due_cdr_pulls(
+def due_local_days(
     instances: Iterable[VosInstance],
     now: dt.datetime,
     *,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    after: dt.time,
+    lookback_days: int,
     earliest_day: dt.date | None = None,
-) -> Iterator[DuePull]:
-    """Yield the instance-days to pull at `now`: for every enabled instance whose local time has
-    passed 01:30, its previous local day and `lookback_days` days before it.
-
-    The run key contains the local day of the pull, so each day is pulled once on the day after
-    it and once more on each look-back day.
-    """
+) -> Iterator[tuple[VosInstance, dt.date, dt.date]]:
+    """Yield (instance, day, local today) for every enabled instance whose local time has passed
+    `after`: its previous local day and `lookback_days` days before it, none before its first
+    day or `earliest_day`."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if lookback_days < 0:
@@ -52,18 +50,41 @@ def due_cdr_pulls(
             logger.error("instance %s is skipped: %s", instance.slug, error)
             continue
         local_now = now.astimezone(zone)
-        if local_now.time() < PULL_AFTER_LOCAL_TIME:
+        if local_now.time() < after:
             continue
         today = local_now.date()
         for offset in range(1, lookback_days + 2):
             day = today - dt.timedelta(days=offset)
             if day < instance.first_day or (earliest_day and day < earliest_day):
                 continue
-            yield DuePull(
-                instance=instance.slug,
-                day=day,
-                run_key=f"cdrs:{instance.slug}:{day.isoformat()}:pulled-on:{today.isoformat()}",
-            )
+            yield instance, day, today
+
+
+def due_cdr_pulls(
+    instances: Iterable[VosInstance],
+    now: dt.datetime,
+    *,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    earliest_day: dt.date | None = None,
+) -> Iterator[DuePull]:
+    """Yield the instance-days to pull at `now`: for every enabled instance whose local time has
+    passed 01:30, its previous local day and `lookback_days` days before it.
+
+    The run key contains the local day of the pull, so each day is pulled once on the day after
+    it and once more on each look-back day.
+    """
+    for instance, day, today in due_local_days(
+        instances,
+        now,
+        after=PULL_AFTER_LOCAL_TIME,
+        lookback_days=lookback_days,
+        earliest_day=earliest_day,
+    ):
+        yield DuePull(
+            instance=instance.slug,
+            day=day,
+            run_key=f"cdrs:{instance.slug}:{day.isoformat()}:pulled-on:{today.isoformat()}",
+        )
 
 
 def periods_for_days(days: Iterable[dt.date]) -> dict[str, set[dt.date]]:

@@ -108,7 +108,7 @@ def test_sql_clickhouse_csv(ykvos_home, capsys):
 
 
 def test_sql_waits_for_a_running_load(ykvos_home):
-    """A second process asking for the embedded engine waits for the lock, then answers."""
+    """A second process that needs the embedded engine waits for the lock, then returns rows."""
     from ykvos_dagster.warehouse.clickhouse import open_client
 
     env = {**os.environ, "YKVOS_HOME": str(ykvos_home)}

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PATH_PREFIX = "/external/server"
 # The vendor manual specifies this content type, but the server parses the raw body whatever the
-# header says.
+# header is.
 _REQUEST_HEADERS = {"Content-Type": "text/html;charset=UTF-8", "Accept": "*/*"}
 
 
@@ -90,8 +90,8 @@ class VosClient:
 
     Args:
         endpoint: the instance's address and timeouts.
-        request_gate: a factory of context managers entered around each HTTP request; the
-            pulls use it to keep one request in flight per instance and to pause between them.
+        request_gate: a factory of context managers entered around each HTTP request. The pulls
+            use it to keep one request in flight per instance and to pause between them.
         http: an httpx client to reuse (the caller then owns it).
     """
 

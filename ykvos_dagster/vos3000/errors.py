@@ -83,7 +83,7 @@ RET_CODE_SPAN_LIMIT = -10033
 RET_CODE_MISSING_PARAMETERS = -12103
 RET_CODE_NOT_FOUND = -10007
 
-# The JSP layer answers F_ERROR_TIMEOUT when its backend does not reply in time. The vendor's
+# The JSP layer returns F_ERROR_TIMEOUT when its backend does not reply in time. The vendor's
 # value is not published.
 # NOTE: -10006 is a placeholder chosen for the simulator; replace it once a real capture shows
 # the switch's value.

@@ -5,7 +5,7 @@ The pull's spool file lives under `$YKVOS_HOME/spool/<instance>/<day>/` while th
 unfinished. After each GetCdr request, the request's accounts and the spool's end offset are
 recorded in PostgreSQL `cdr_pull_progress`. A retry on the same host reopens the spool at the
 last recorded offset and skips the recorded requests. A retry on another host finds no spool
-file and starts over. A successful load, or a run that asks for a full re-pull, clears both.
+file and starts over. A successful load, or a run with the tag for a full re-pull, clears both.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def request_key(accounts: list[str]) -> str:
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """What an earlier attempt left: the requests done and where the spool ends after them."""
+    """The state an earlier attempt left: the requests done and where the spool ends after them."""
 
     done: frozenset[str]
     mark: SpoolMark
@@ -42,7 +42,7 @@ class PullProgress:
     Args:
         connection: an autocommit psycopg connection, so that a request stays recorded when the
             pull fails later.
-        spool_root: the folder that holds one spool folder per unfinished pull.
+        spool_root: the folder that contains one spool folder per unfinished pull.
     """
 
     def __init__(self, connection, spool_root: Path, instance: str, day: dt.date) -> None:
