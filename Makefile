@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install compose-parser chromium demo dev test lint format bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt setup.py ykvos_dagster/vos3000/_cdr_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
@@ -63,3 +63,4 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .ykvos .pytest_cache
+	find ykvos_dagster -name "*.so" -delete

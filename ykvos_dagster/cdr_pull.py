@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from ykvos_dagster.vos3000 import reports
+from ykvos_dagster.vos3000 import cdr_native, reports
 from ykvos_dagster.vos3000.cdr_stream import CdrSpool
 from ykvos_dagster.vos3000.client import VosClient
 from ykvos_dagster.vos3000.days import day_has_ended
@@ -37,7 +37,7 @@ from ykvos_dagster.warehouse.cdr_store import (
     load_cdr_spool,
     stored_or_quarantined_accounts,
 )
-from ykvos_dagster.warehouse.pull_progress import PullProgress, request_key
+from ykvos_dagster.warehouse.pull_progress import SPOOL_NAME, PullProgress, request_key
 from ykvos_dagster.warehouse.registry import VosInstance
 
 logger = logging.getLogger(__name__)
@@ -286,6 +286,7 @@ def pull_cdr_day(
                 spool_path=spool.path,
                 allow_shrink=allow_shrink,
                 settings=clickhouse_settings,
+                other_rows=getattr(spool, "other_rows", None),
             )
         load_seconds = time.monotonic() - started
         if progress is not None:
@@ -370,11 +371,14 @@ def _spool_folder(
 
 def _open_spool(
     progress: PullProgress | None, folder: Path, full_repull: bool
-) -> tuple[CdrSpool, frozenset[str]]:
+) -> tuple[CdrSpool | cdr_native.NativeSpool, frozenset[str]]:
+    """Open the spool: Native where the typed decoder is built, so that replies are decoded as
+    they arrive, and JSON for the SQL decoding otherwise."""
+    spool_class = cdr_native.NativeSpool if cdr_native.available() else CdrSpool
     if progress is None:
-        return CdrSpool(folder / "infoCdrs.json"), frozenset()
+        return spool_class(folder / SPOOL_NAME), frozenset()
     point = None if full_repull else progress.resume_point()
     if point is None:
         progress.start()
-        return CdrSpool(progress.spool_path), frozenset()
-    return CdrSpool.resume(progress.spool_path, point.mark), point.done
+        return spool_class(progress.spool_path), frozenset()
+    return spool_class.resume(progress.spool_path, point.mark), point.done

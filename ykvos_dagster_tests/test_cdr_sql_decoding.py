@@ -1,5 +1,7 @@
-"""The ClickHouse decoding of InfoCdr records (`vos3000.cdr_sql`) against the rules of
-`decode_cdr`: every case of test_cdr_decoding goes through the production load path on chDB."""
+"""The decoding of InfoCdr records against the rules of `decode_cdr`: every case of
+test_cdr_decoding goes through the production load path on chDB, once with the typed decoder
+(`vos3000.cdr_native`) in front of the SQL decoding (`vos3000.cdr_sql`) and once with the SQL
+decoding alone."""
 
 import datetime as dt
 import json
@@ -10,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ykvos_dagster.vos3000 import cdr_native
 from ykvos_dagster.vos3000.cdr import decode_cdr
 from ykvos_dagster.warehouse.cdr_store import LoadContext, load_cdr_spool
 from ykvos_dagster_tests.cdr_samples import (
@@ -63,9 +66,21 @@ COLUMNS = [
 ]
 
 
+@pytest.fixture(autouse=True, params=["typed", "sql"])
+def decoder(request) -> str:
+    """The decoding path of every test here; `load_texts` reads it from DECODER."""
+    if request.param == "typed" and not cdr_native.available():
+        pytest.fail("the C extension ykvos_dagster.vos3000._cdr_native is not built")
+    DECODER[0] = request.param
+    return request.param
+
+
+DECODER = ["typed"]
+
+
 def load_texts(ch, tmp_path: Path, slug: str, texts: list[str], zone: str = "Asia/Shanghai"):
-    """Load record texts through `load_cdr_spool`; return stored rows by flow_no and the
-    quarantine as (account, reason, raw) tuples."""
+    """Load record texts through `load_cdr_spool` with the decoder of the `decoder` fixture;
+    return stored rows by flow_no and the quarantine as (account, reason, raw) tuples."""
     spool = tmp_path / f"{slug}.json"
     spool.write_text("[" + ",".join(texts) + "]", encoding="utf-8")
     context = LoadContext(
@@ -75,7 +90,13 @@ def load_texts(ch, tmp_path: Path, slug: str, texts: list[str], zone: str = "Asi
         day=DAY,
         loaded_at=dt.datetime(2025, 10, 21, tzinfo=dt.UTC),
     )
-    load_cdr_spool(ch, context=context, spool_path=spool, allow_shrink=True)
+    load_cdr_spool(
+        ch,
+        context=context,
+        spool_path=spool,
+        allow_shrink=True,
+        typed_decoder=DECODER[0] == "typed",
+    )
     rows = ch.query(
         f"SELECT {', '.join(COLUMNS)} FROM cdrs WHERE instance = {{i:String}}",
         parameters={"i": slug},
@@ -139,9 +160,29 @@ def test_real_samples_match_python(ch, tmp_path, unique_slug):
             assert row[column] == expected[column], column
 
 
-def test_raw_is_record_text(ch, tmp_path, unique_slug):
+def test_raw_is_record_text(ch, tmp_path, unique_slug, decoder):
     sent = text(REAL_FAILED_CALL).replace('"fee":0', '"fee":0.0125')
     stored, _ = load_texts(ch, tmp_path, unique_slug, [sent])
+    # The typed decoder keeps no text for a record whose every member has a column.
+    assert stored[REAL_FAILED_CALL["flowNo"]]["raw"] == ("" if decoder == "typed" else sent)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ('"fee":0', '"fee":0.01250001'),
+        ('"fee":0', '"fee":0,"newField":"x"'),
+        ('"fee":0', '"fee":0,"nested":{"a":[1]}'),
+        ('"account":"', '"account":"\\u00e9'),
+        ('"endReason":503', '"endReason":"503"'),
+    ],
+)
+def test_raw_kept_when_columns_miss_text(ch, tmp_path, unique_slug, change):
+    # Money rounded at the sixth decimal, a member without a column, or a value the typed decoder
+    # leaves to the SQL decoding: the columns do not give the record text back, so raw keeps it.
+    sent = text({**REAL_FAILED_CALL, "fee": 0}).replace(*change)
+    stored, quarantine = load_texts(ch, tmp_path, unique_slug, [sent])
+    assert quarantine == []
     assert stored[REAL_FAILED_CALL["flowNo"]]["raw"] == sent
 
 
@@ -241,11 +282,12 @@ def test_empty_spool_loads_no_rows(ch, tmp_path, unique_slug):
     assert quarantine == []
 
 
-def test_non_object_record_fails_load(ch, tmp_path, unique_slug):
+@pytest.mark.parametrize("element", ['["not", "a", "cdr"]', "12", '"text"', "null"])
+def test_non_object_record_fails_load(ch, tmp_path, unique_slug, element):
     from ykvos_dagster.warehouse.cdr_store import CdrLoadError
 
     with pytest.raises(CdrLoadError, match=unique_slug):
-        load_texts(ch, tmp_path, unique_slug, ['["not", "a", "cdr"]'])
+        load_texts(ch, tmp_path, unique_slug, [text(REAL_FAILED_CALL), element])
 
 
 @pytest.mark.parametrize("field", ["calleeBilling", "billingType"])

@@ -308,18 +308,39 @@ def _decode_query(source: str, levels: list[list[str]]) -> str:
         for field in CDR_FIELDS
     ]
     columns = {field.column: _column_value(field) for field in CDR_FIELDS}
+    output = _output_columns(columns, raw="json", reason="reason")
+
+    query = f"SELECT {', '.join(parsed)} FROM {source}"
+    for level in (*levels, output):
+        query = f"SELECT {', '.join(level)} FROM ({query})"
+    return query
+
+
+def _output_columns(values: dict[str, str], raw: str, reason: str | None) -> list[str]:
+    """Return the select list of `cdrs` columns in table order, then `reason` unless it is None,
+    from the SQL of each record column in `values`."""
     output = [
         "{instance:String} AS instance",
         "{instance_uuid:UUID} AS instance_uuid",
         "{call_day:Date} AS call_day",
     ]
     for field in CDR_FIELDS:
-        output.append(f"{columns[field.column]} AS {field.column}")
+        output.append(f"{values[field.column]} AS {field.column}")
         if field.column == "stop":
-            output.append(f"toDate({columns['start']}, {{zone:String}}) AS start_day")
-    output += ["json AS raw", "{loaded_at:DateTime64(3, 'UTC')} AS loaded_at", "reason"]
+            output.append(f"toDate({values['start']}, {{zone:String}}) AS start_day")
+    output += [f"{raw} AS raw", "{loaded_at:DateTime64(3, 'UTC')} AS loaded_at"]
+    if reason is not None:
+        output.append(f"{reason} AS reason")
+    return output
 
-    query = f"SELECT {', '.join(parsed)} FROM {source}"
-    for level in (*levels, output):
-        query = f"SELECT {', '.join(level)} FROM ({query})"
-    return query
+
+def typed_select(source: str, with_reason: bool) -> str:
+    """Return the SELECT that turns records decoded by `cdr_native` into `cdrs` columns, plus an
+    empty `reason` if `with_reason`, in the order of `decode_select`.
+
+    `source` must yield the record columns under their `cdrs` names and types, and `raw`. The
+    query takes the `CONTEXT_PARAMETERS`.
+    """
+    values = {field.column: f"`{field.column}`" for field in CDR_FIELDS}
+    output = _output_columns(values, raw="`raw`", reason="''" if with_reason else None)
+    return f"SELECT {', '.join(output)} FROM {source}"

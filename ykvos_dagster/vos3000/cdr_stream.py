@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 # Envelope members before `infoCdrs` (retCode, exception) are small. A reply whose first
 # HEAD_LIMIT bytes do not reach the array is not a GetCdr reply that this module can stream.
@@ -44,6 +44,19 @@ class NeedMoreData(Exception):
 class SpoolMark:
     offset: int
     has_records: bool
+
+
+class RecordSpool(Protocol):
+    """What `ReplyScanner` and `VosClient.stream_cdrs` need of a spool: `CdrSpool` here, or
+    `cdr_native.NativeSpool`."""
+
+    def write_records(self, data: bytes | memoryview, first_of_reply: bool) -> None: ...
+
+    def end_reply(self) -> None: ...
+
+    def mark(self) -> SpoolMark: ...
+
+    def rollback(self, mark: SpoolMark) -> None: ...
 
 
 class CdrSpool:
@@ -94,6 +107,9 @@ class CdrSpool:
         self.bytes_written += len(data)
         self.has_records = True
 
+    def end_reply(self) -> None:
+        """Mark the end of a reply's records; the JSON spool checks nothing here."""
+
     def close(self) -> None:
         """Close the array and the file."""
         if not self._file.closed:
@@ -110,7 +126,7 @@ class ReplyScanner:
     memory, up to HEAD_LIMIT bytes, and returned by `small_body` for the caller to parse.
     """
 
-    def __init__(self, spool: CdrSpool) -> None:
+    def __init__(self, spool: RecordSpool) -> None:
         self._spool = spool
         self._head = bytearray()
         self._pending = bytearray()
@@ -152,6 +168,7 @@ class ReplyScanner:
             members = self._trailing_members(tail[end + 1 :])
             if members is not None:
                 self._spool.write_records(tail[:end].strip(_WHITESPACE), not self._wrote_records)
+                self._spool.end_reply()
                 self._members.update(members)
                 return self._members
         raise ReplyFormatError(

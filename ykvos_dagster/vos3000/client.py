@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ykvos_dagster.vos3000.cdr_stream import CdrSpool, ReplyFormatError, ReplyScanner
+from ykvos_dagster.vos3000.cdr_stream import RecordSpool, ReplyFormatError, ReplyScanner
 from ykvos_dagster.vos3000.errors import (
     TRANSIENT_RET_CODES,
     VosError,
@@ -294,7 +294,7 @@ class VosClient:
             )
         return records
 
-    def stream_cdrs(self, accounts: list[str], day: dt.date, spool: CdrSpool) -> int:
+    def stream_cdrs(self, accounts: list[str], day: dt.date, spool: RecordSpool) -> int:
         """Append the InfoCdr records of `accounts` for one server-local day to `spool`.
 
         The reply is streamed: its `infoCdrs` array goes to the spool as it arrives and only the
@@ -313,7 +313,7 @@ class VosClient:
         except VosError as error:
             raise error.with_context(account=account_text, day=day) from error
 
-    def _stream_cdrs_once(self, payload: dict[str, Any], spool: CdrSpool) -> int:
+    def _stream_cdrs_once(self, payload: dict[str, Any], spool: RecordSpool) -> int:
         interface = "GetCdr"
         instance = self.endpoint.instance
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")

@@ -5,12 +5,15 @@ The rows go into a staging table first and replace the instance-day partition of
 in ClickHouse, so readers see the old rows or the new rows, never a mix, even if the process dies
 in between. The next load of that instance-day drops a staging table left behind that way.
 
-`load_cdr_spool` loads the raw InfoCdr records of a spool (see `vos3000.cdr_stream`) and lets
-ClickHouse decode them (`vos3000.cdr_sql`). The fast decoding writes every record into a copy of
-`cdrs` with a `reason` column. When every record decoded there, dropping that column turns it
-into the staging table. Otherwise the other records are decoded exactly, the rejects go to a
-staging copy of `cdrs_quarantine`, and the decoded rows of both passes are copied into the staging
-table. The quarantine partition of the instance-day is replaced just before the `cdrs` one.
+`load_cdr_spool` loads the raw InfoCdr records of a spool (see `vos3000.cdr_stream`). The typed
+decoder in C (`vos3000.cdr_native`, when it is built) decodes the common records into a Native
+file, and ClickHouse decodes the others (`vos3000.cdr_sql`). When the typed decoder decoded every
+record, its file fills the staging table. Otherwise its rows and the fast SQL decoding of the
+others go into a copy of `cdrs` with a `reason` column. When every record decoded there, dropping
+that column turns it into the staging table. Otherwise the other records are decoded exactly, the
+rejects go to a staging copy of `cdrs_quarantine`, and the decoded rows of both passes are copied
+into the staging table. The quarantine partition of the instance-day is replaced just before the
+`cdrs` one.
 
 On a ClickHouse cluster (`YKVOS_CLICKHOUSE_CLUSTER`) the staging tables and the partition swaps
 work on the local replicated tables (`cdrs_local`, `cdrs_quarantine_local`) of the connected
@@ -30,11 +33,13 @@ from pathlib import Path
 
 from clickhouse_connect.driver.binding import format_query_value
 
+from ykvos_dagster.vos3000 import cdr_native
 from ykvos_dagster.vos3000.cdr_sql import (
     DECODE_SETTINGS,
     FAST_DECODE_SETTINGS,
     decode_select,
     fast_decode_select,
+    typed_select,
 )
 from ykvos_dagster.warehouse.cluster import local_table, staging_table_ddl
 from ykvos_dagster.warehouse.registry import validate_slug
@@ -53,6 +58,17 @@ _INSERT_SETTINGS = {
     "max_block_size": 32768,
     "min_insert_block_size_rows": 65536,
     "min_insert_block_size_bytes": 32 * 1024 * 1024,
+}
+
+
+# Settings of the INSERT of the typed decoder's Native file, whose rows carry `raw` only for a few
+# records. Parts of up to 262,144 rows or 64 MB took less CPU than the blocks above and than
+# ClickHouse's default of a million rows or 256 MB, which also took the pull over 1 GB of memory
+# (chDB 4.4, 1M simulator records, one thread).
+_NATIVE_INSERT_SETTINGS = {
+    "storage_file_read_method": "pread",
+    "min_insert_block_size_rows": 262144,
+    "min_insert_block_size_bytes": 64 * 1024 * 1024,
 }
 
 
@@ -144,11 +160,17 @@ def load_cdr_spool(
     spool_path: Path,
     allow_shrink: bool = False,
     settings: dict[str, object] | None = None,
+    typed_decoder: bool = True,
+    other_rows: int | None = None,
 ) -> LoadResult:
-    """Replace the CDRs of one instance-day with the records of a spool, decoded by ClickHouse.
+    """Replace the CDRs of one instance-day with the records of a spool.
 
-    Records that cannot be decoded go to `cdrs_quarantine` with their reason. `settings` are
-    added to the decoding INSERTs.
+    `spool_path` is a JSON spool (`cdr_stream.CdrSpool`) or, with the suffix
+    `cdr_native.NATIVE_SUFFIX`, a Native spool (`cdr_native.NativeSpool`), whose `other_rows`
+    may be passed to skip looking for rows left to the SQL decoding when it is 0. A JSON spool
+    goes through the typed decoder first, unless `typed_decoder` is False or the C extension is
+    not built; then ClickHouse decodes every record. Records that cannot be decoded go to
+    `cdrs_quarantine` with their reason. `settings` are added to the SQL decoding INSERTs.
 
     Raises:
         CdrLoadError: the spool is not a JSON array of objects, a flowNo appears with different
@@ -159,47 +181,41 @@ def load_cdr_spool(
     settings = {**_INSERT_SETTINGS, **(settings or {})}
     drop_stale_staging(client, instance, day)
     staging = f"{_staging_prefix(instance, day)}{uuid.uuid4().hex[:12]}"
-    decoded = f"{staging}_decoded"
-    exact = f"{staging}_exact"
-    quarantine = f"{staging}_quarantine"
+    tables = _StagingTables(
+        decoded=f"{staging}_decoded",
+        exact=f"{staging}_exact",
+        quarantine=f"{staging}_quarantine",
+        native=f"{staging}_native",
+        staging=staging,
+    )
+    converted = spool_path.with_name(f"{spool_path.name}{cdr_native.NATIVE_SUFFIX}")
     try:
-        # The fast decoding writes every record, with its reason, into a copy of cdrs that has
-        # a reason column; ClickHouse cannot send one INSERT to two tables more cheaply.
-        client.command(staging_table_ddl(client, decoded, local_table("cdrs")))
-        client.command(f"ALTER TABLE `{decoded}` ADD COLUMN reason String")
-        client.command(staging_table_ddl(client, quarantine, local_table("cdrs_quarantine")))
-        _insert_spool(client, decoded, spool_path, context, settings)
-
-        others = int(client.command(f"SELECT count() FROM `{decoded}` WHERE reason != ''") or 0)
-        if others:
-            _decode_exactly(client, decoded, exact, quarantine, context, settings)
-            client.command(staging_table_ddl(client, staging, local_table("cdrs")))
-            for source in (decoded, exact):
-                client.command(
-                    f"INSERT INTO `{staging}` SELECT * EXCEPT reason FROM `{source}`"
-                    f" WHERE reason = ''",
-                    settings=settings,
-                )
+        native_path = None
+        if spool_path.suffix == cdr_native.NATIVE_SUFFIX:
+            native_path = spool_path
+        elif typed_decoder and cdr_native.available():
+            decoding = _decode_json_spool(spool_path, converted, context)
+            if decoding is not None:
+                native_path, other_rows = converted, decoding.other_rows
+        client.command(staging_table_ddl(client, tables.quarantine, local_table("cdrs_quarantine")))
+        if native_path is None:
+            _stage_with_sql(client, tables, _JsonSpool(spool_path), None, context, settings)
         else:
-            # Every record decoded on the fast path: the table becomes the staging table.
-            client.command(
-                f"ALTER TABLE `{decoded}` DROP COLUMN reason", settings={"mutations_sync": 2}
-            )
-            client.command(f"RENAME TABLE `{decoded}` TO `{staging}`")
+            _stage_native(client, tables, native_path, other_rows, context, settings)
 
         result = _check_staging(client, staging, instance, day, allow_shrink)
-        quarantined = int(client.command(f"SELECT count() FROM `{quarantine}`") or 0)
+        quarantined = int(client.command(f"SELECT count() FROM `{tables.quarantine}`") or 0)
         sample = [
             row[0]
             for row in client.query(
-                f"SELECT reason FROM `{quarantine}` ORDER BY account LIMIT {_SAMPLE_LIMIT}"
+                f"SELECT reason FROM `{tables.quarantine}` ORDER BY account LIMIT {_SAMPLE_LIMIT}"
             ).result_rows
         ]
         partition = _partition_literal(instance, day)
         if quarantined:
             client.command(
                 f"ALTER TABLE {local_table('cdrs_quarantine')} REPLACE PARTITION {partition}"
-                f" FROM `{quarantine}`"
+                f" FROM `{tables.quarantine}`"
             )
         else:
             client.command(
@@ -210,8 +226,152 @@ def load_cdr_spool(
             **{**result.__dict__, "quarantined": quarantined, "quarantine_sample": sample}
         )
     finally:
-        for name in (decoded, exact, quarantine, staging):
+        for name in tables.names():
             client.command(f"DROP TABLE IF EXISTS `{name}`")
+        converted.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _StagingTables:
+    """Names of the tables of one load; all but `staging` are dropped when it ends."""
+
+    decoded: str
+    exact: str
+    quarantine: str
+    native: str
+    staging: str
+
+    def names(self) -> tuple[str, ...]:
+        return (self.decoded, self.exact, self.quarantine, self.native, self.staging)
+
+
+@dataclass(frozen=True)
+class _JsonSpool:
+    """Records for the SQL decoding in a JSON spool file."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class _JsonColumn:
+    """Records for the SQL decoding in the `json` column of a table expression."""
+
+    source: str
+
+
+def _decode_json_spool(
+    spool_path: Path, native_path: Path, context: LoadContext
+) -> cdr_native.NativeDecoding | None:
+    """Run the typed decoder over a JSON spool; None when it cannot read the spool."""
+    try:
+        decoding = cdr_native.decode_json_spool(spool_path, native_path)
+    except cdr_native.SpoolFormatError as error:
+        # ClickHouse's JSON reader then words the error for the whole spool, or accepts what the
+        # stricter typed decoder rejected.
+        logger.warning(
+            "instance %s day %s: the typed decoder cannot read the spool (%s); ClickHouse decodes "
+            "every record",
+            context.instance,
+            context.day,
+            error,
+        )
+        return None
+    logger.info(
+        "instance %s day %s: the typed decoder decoded %d records and left %d to ClickHouse",
+        context.instance,
+        context.day,
+        decoding.typed_rows,
+        decoding.other_rows,
+    )
+    return decoding
+
+
+def _stage_native(
+    client,
+    tables: _StagingTables,
+    native_path: Path,
+    other_rows: int | None,
+    context: LoadContext,
+    settings: dict[str, object],
+) -> None:
+    """Fill the staging table from a Native spool: its typed rows as they are, and the others
+    through the SQL decoding."""
+    if native_path.stat().st_size == 0:
+        client.command(staging_table_ddl(client, tables.staging, local_table("cdrs")))
+        return
+    source = _native_source(client, native_path, tables.native)
+    if other_rows is None:
+        other_rows = int(client.command(f"SELECT count() FROM {source} WHERE NOT typed") or 0)
+    if other_rows == 0:
+        # The typed decoder decoded every record, so its rows are the staging table's.
+        client.command(staging_table_ddl(client, tables.staging, local_table("cdrs")))
+        _insert_typed(client, tables.staging, source, context, with_reason=False)
+        return
+    records = _JsonColumn(f"(SELECT raw AS json FROM {source} WHERE NOT typed)")
+    _stage_with_sql(client, tables, records, source, context, settings)
+
+
+def _native_source(client, native_path: Path, table: str) -> str:
+    """Return a table expression of the Native spool's rows: file() on chDB, which reads the file
+    in place, and on a server a table that the file is sent to first."""
+    structure = cdr_native.structure()
+    if _is_embedded(client):
+        path = format_query_value(str(native_path), dt.UTC)
+        return f"file({path}, 'Native', {format_query_value(structure, dt.UTC)})"
+
+    # NOTE: this path (a ClickHouse server over HTTP) is not covered by the test suite, which
+    # runs on chDB only.
+    client.command(f"CREATE TABLE `{table}` ({structure}) ENGINE = MergeTree ORDER BY tuple()")
+    with native_path.open("rb") as native:
+        client.raw_insert(table, insert_block=native, fmt="Native")
+    return f"`{table}`"
+
+
+def _insert_typed(client, table: str, source: str, context: LoadContext, with_reason: bool) -> None:
+    """Insert the typed rows of a Native spool's table expression into `table`, with an empty
+    `reason` column if `with_reason`."""
+    select = typed_select(f"(SELECT * FROM {source} WHERE typed)", with_reason)
+    client.command(
+        f"INSERT INTO `{table}` {select}",
+        parameters=context.parameters(),
+        settings=_NATIVE_INSERT_SETTINGS,
+    )
+
+
+def _stage_with_sql(
+    client,
+    tables: _StagingTables,
+    records: _JsonSpool | _JsonColumn,
+    typed_source: str | None,
+    context: LoadContext,
+    settings: dict[str, object],
+) -> None:
+    """Fill the staging table with the `records` decoded by ClickHouse, plus the typed rows of
+    the Native spool `typed_source` if given, and the quarantine table with the rejects."""
+    decoded, exact, staging = tables.decoded, tables.exact, tables.staging
+    # The fast SQL decoding writes every record, with its reason, into a copy of cdrs that has a
+    # reason column; ClickHouse cannot send one INSERT to two tables more cheaply.
+    client.command(staging_table_ddl(client, decoded, local_table("cdrs")))
+    client.command(f"ALTER TABLE `{decoded}` ADD COLUMN reason String")
+    if typed_source is not None:
+        _insert_typed(client, decoded, typed_source, context, with_reason=True)
+    _insert_records(client, decoded, records, context, settings)
+
+    others = int(client.command(f"SELECT count() FROM `{decoded}` WHERE reason != ''") or 0)
+    if others:
+        _decode_exactly(client, decoded, exact, tables.quarantine, context, settings)
+        client.command(staging_table_ddl(client, staging, local_table("cdrs")))
+        for source in (decoded, exact):
+            client.command(
+                f"INSERT INTO `{staging}` SELECT * EXCEPT reason FROM `{source}` WHERE reason = ''",
+                settings=settings,
+            )
+    else:
+        # Every record decoded on the fast path: the table becomes the staging table.
+        client.command(
+            f"ALTER TABLE `{decoded}` DROP COLUMN reason", settings={"mutations_sync": 2}
+        )
+        client.command(f"RENAME TABLE `{decoded}` TO `{staging}`")
 
 
 def _decode_exactly(
@@ -236,20 +396,36 @@ def _decode_exactly(
     )
 
 
-def _insert_spool(
-    client, table: str, spool_path: Path, context: LoadContext, settings: dict[str, object]
+def _insert_records(
+    client,
+    table: str,
+    records: _JsonSpool | _JsonColumn,
+    context: LoadContext,
+    settings: dict[str, object],
 ) -> None:
-    """Decode the spool's records into `table` with the fast decoding: through the file() table
-    function on chDB, which reads the file in place, and as the body of an HTTP INSERT on a
-    server."""
+    """Decode records into `table` with the fast SQL decoding. A JSON spool is read by the file()
+    table function on chDB, which reads the file in place, and sent as the body of an HTTP
+    INSERT to a server."""
     parameters = context.parameters()
+    settings = {**settings, **FAST_DECODE_SETTINGS}
+    if isinstance(records, _JsonColumn):
+        try:
+            client.command(
+                f"INSERT INTO `{table}` {fast_decode_select(records.source)}",
+                parameters=parameters,
+                settings=settings,
+            )
+        except Exception as error:
+            raise _spool_error(context, error) from error
+        return
+
     if _is_embedded(client):
         select = fast_decode_select("file({spool_path:String}, 'JSONAsString', 'json String')")
         try:
             client.command(
                 f"INSERT INTO `{table}` {select}",
-                parameters={**parameters, "spool_path": str(spool_path)},
-                settings={**settings, **FAST_DECODE_SETTINGS},
+                parameters={**parameters, "spool_path": str(records.path)},
+                settings=settings,
             )
         except Exception as error:
             raise _spool_error(context, error) from error
@@ -264,12 +440,12 @@ def _insert_spool(
 
     def body() -> Iterator[bytes]:
         yield query
-        with spool_path.open("rb") as spool:
+        with records.path.open("rb") as spool:
             while chunk := spool.read(1024 * 1024):
                 yield chunk
 
     try:
-        client.raw_insert(None, insert_block=body(), settings={**settings, **FAST_DECODE_SETTINGS})
+        client.raw_insert(None, insert_block=body(), settings=settings)
     except Exception as error:
         raise _spool_error(context, error) from error
 
@@ -373,8 +549,11 @@ def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date
     repeated = int(client.command(f"SELECT count() - uniqExact(flow_no) FROM `{staging}`") or 0)
     if not repeated:
         return 0
+    # Rows of one record are equal in every column but loaded_at. The typed decoder stores `raw`
+    # only for some records, so all columns are compared.
     conflicting = client.query(
-        f"SELECT flow_no FROM `{staging}` GROUP BY flow_no HAVING uniqExact(raw) > 1"
+        f"SELECT flow_no FROM `{staging}` GROUP BY flow_no"
+        f" HAVING uniqExact(tuple(* EXCEPT (loaded_at))) > 1"
         f" ORDER BY flow_no LIMIT {_SAMPLE_LIMIT}"
     ).result_rows
     if conflicting:

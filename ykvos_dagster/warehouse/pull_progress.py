@@ -16,11 +16,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ykvos_dagster.vos3000 import cdr_native
 from ykvos_dagster.vos3000.cdr_stream import SpoolMark
 
 logger = logging.getLogger(__name__)
 
-SPOOL_NAME = "infoCdrs.json"
+# A Native spool where the typed decoder is built, a JSON one otherwise. A retry finds no spool of
+# its own kind after the extension was built or removed, and starts over.
+SPOOL_NAME = f"infoCdrs{cdr_native.NATIVE_SUFFIX}" if cdr_native.available() else "infoCdrs.json"
 
 
 def request_key(accounts: list[str]) -> str:
