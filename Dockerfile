@@ -25,10 +25,19 @@ RUN if [ -n "$EXTRA_PIP_PACKAGES" ]; then pip install -c constraints.txt $EXTRA_
 
 # The project itself, installed in place: the migrations in sql/ and clickhouse/ are read from
 # next to the package.
+# gcc builds the typed CDR decoder (ykvos_dagster/vos3000/_cdr_native.c) and is removed again; the
+# import check fails the build if the extension is missing, because pulls would then decode with
+# the slower SQL path alone.
+COPY setup.py ./
 COPY ykvos_dagster ./ykvos_dagster
 COPY sql ./sql
 COPY clickhouse ./clickhouse
-RUN pip install --no-deps -e . \
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps -e . \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && python -c "import ykvos_dagster.vos3000._cdr_native" \
     && python -c "from ykvos_dagster.warehouse.migrations import schema_folder; schema_folder('sql'); schema_folder('clickhouse')"
 
 COPY dagster.yaml /opt/dagster/home/dagster.yaml

@@ -51,6 +51,11 @@ typedef struct {
 typedef struct {
     char *key;
     size_t key_len;
+    /* The name in quotes, as up to three little-endian words and masks; words is 0 for a name
+     * longer than 22 bytes, which is compared byte by byte. */
+    uint64_t quoted[3];
+    uint64_t quoted_mask[3];
+    int words;
     char *column;
     char *type;
     int kind;
@@ -79,6 +84,8 @@ typedef struct {
     size_t rows_in_block;
     FILE *native;
     Buf pending; /* input not parsed yet: an incomplete record and what follows it */
+    uint64_t required; /* bit i set for each non-nullable field */
+    uint64_t seen;     /* bit i set for each field of the current record that has a value */
     int whole_array;
     int state;
     long long typed_rows;
@@ -509,6 +516,18 @@ static inline int same_bytes(const char *a, const char *b, size_t len) {
     return 1;
 }
 
+/* Check whether the quoted name of `field` starts at p; at least 24 bytes must follow p. */
+static inline int quoted_key_at(const Field *field, const char *p) {
+    for (int w = 0; w < field->words; w++) {
+        uint64_t bytes;
+        memcpy(&bytes, p + 8 * w, 8);
+        if ((bytes & field->quoted_mask[w]) != field->quoted[w]) {
+            return 0;
+        }
+    }
+    return field->words > 0;
+}
+
 static int find_field(Decoder *decoder, const char *key, size_t len, int guess) {
     if (guess < decoder->count) {
         Field *field = &decoder->fields[guess];
@@ -571,12 +590,11 @@ static int parse_field_value(Field *field, const char *p, const char *end, const
 static int parse_record(Decoder *decoder, const char *p, const char *end, const char **after,
                         int *decoded, int *keep_raw) {
     uint64_t seen = 0;
+    uint64_t valued = 0;
     *keep_raw = 0;
     int ok = 1;
     int guess = 0;
-    for (int i = 0; i < decoder->count; i++) {
-        decoder->fields[i].present = 0;
-    }
+    decoder->seen = 0;
     p = skip_ws(p + 1, end);
     if (p >= end) {
         return PARSE_NEED_MORE;
@@ -597,9 +615,7 @@ static int parse_record(Decoder *decoder, const char *p, const char *end, const 
         int status;
         /* Records repeat the member order, so the next member is usually the guessed field:
          * compare its quoted name before scanning. */
-        if (guess < decoder->count && (size_t)(end - p) > decoder->fields[guess].key_len + 2 &&
-            same_bytes(p + 1, decoder->fields[guess].key, decoder->fields[guess].key_len) &&
-            p[decoder->fields[guess].key_len + 1] == '"') {
+        if (guess < decoder->count && end - p >= 24 && quoted_key_at(&decoder->fields[guess], p)) {
             index = guess;
             p += decoder->fields[guess].key_len + 2;
         } else {
@@ -636,7 +652,9 @@ static int parse_record(Decoder *decoder, const char *p, const char *end, const 
             field->present = 1;
             guess = index + 1;
             if (ok && parse_field_value(field, value, end, &p, keep_raw)) {
-                /* decoded */
+                if (field->present) {
+                    valued |= (uint64_t)1 << index; /* not a null */
+                }
             } else {
                 ok = 0;
                 status = skip_value(value, end, &p);
@@ -668,11 +686,10 @@ static int parse_record(Decoder *decoder, const char *p, const char *end, const 
         }
         return PARSE_BAD;
     }
-    for (int i = 0; ok && i < decoder->count; i++) {
-        if (!decoder->fields[i].present && !decoder->fields[i].nullable) {
-            ok = 0;
-        }
+    if ((valued & decoder->required) != decoder->required) {
+        ok = 0;
     }
+    decoder->seen = valued;
     if (ok && decoder->fields[decoder->stop_index].value <
                   decoder->fields[decoder->start_index].value) {
         ok = 0;
@@ -689,7 +706,7 @@ static int append_row(Decoder *decoder, const char *record, size_t len, int type
                       size_t raw_len) {
     for (int i = 0; i < decoder->count; i++) {
         Field *field = &decoder->fields[i];
-        int present = typed && field->present;
+        int present = typed && ((decoder->seen >> i) & 1);
         if (field->nullable) {
             if (buf_reserve(&field->nulls, 1) != 0) {
                 return -1;
@@ -855,39 +872,58 @@ bad:
     return FEED_BAD;
 }
 
-/* Feed input: parse straight from `data` when nothing is pending, and keep what is incomplete. */
+static int append_pending(Decoder *decoder, const char *data, size_t len) {
+    if (buf_reserve(&decoder->pending, len) != 0) {
+        snprintf(decoder->error, sizeof decoder->error, "out of memory");
+        return FEED_IO;
+    }
+    memcpy(decoder->pending.data + decoder->pending.len, data, len);
+    decoder->pending.len += len;
+    return FEED_OK;
+}
+
+/*
+ * Feed input. An incomplete record kept from the previous call is completed by copying growing
+ * slices of `data` after it; once it is parsed, parsing goes on in `data` itself, and what is
+ * incomplete at its end is kept.
+ */
 static int feed(Decoder *decoder, const char *data, size_t len) {
-    size_t used = 0;
+    size_t offset = 0;
+    size_t step = 4096;
     int status;
-    if (decoder->pending.len == 0) {
-        status = consume(decoder, data, len, &used);
-        if (status != FEED_OK) {
+    while (decoder->pending.len > 0 && offset < len) {
+        size_t kept = decoder->pending.len;
+        size_t slice = len - offset < step ? len - offset : step;
+        if ((status = append_pending(decoder, data + offset, slice)) != FEED_OK) {
             return status;
         }
-        data += used;
-        len -= used;
-    } else {
-        if (buf_reserve(&decoder->pending, len) != 0) {
-            snprintf(decoder->error, sizeof decoder->error, "out of memory");
-            return FEED_IO;
-        }
-        memcpy(decoder->pending.data + decoder->pending.len, data, len);
-        decoder->pending.len += len;
+        offset += slice;
+        size_t used = 0;
         status = consume(decoder, decoder->pending.data, decoder->pending.len, &used);
         if (status != FEED_OK) {
             return status;
         }
-        memmove(decoder->pending.data, decoder->pending.data + used, decoder->pending.len - used);
-        decoder->pending.len -= used;
-        return FEED_OK;
-    }
-    if (len > 0) {
-        if (buf_reserve(&decoder->pending, len) != 0) {
-            snprintf(decoder->error, sizeof decoder->error, "out of memory");
-            return FEED_IO;
+        if (used >= kept) {
+            /* Everything kept before is parsed: go back to the first unparsed byte of data. */
+            offset -= decoder->pending.len - used;
+            decoder->pending.len = 0;
+        } else {
+            memmove(decoder->pending.data, decoder->pending.data + used,
+                    decoder->pending.len - used);
+            decoder->pending.len -= used;
+            step *= 2;
         }
-        memcpy(decoder->pending.data, data, len);
-        decoder->pending.len = len;
+    }
+    if (decoder->pending.len == 0 && offset < len) {
+        size_t used = 0;
+        status = consume(decoder, data + offset, len - offset, &used);
+        if (status != FEED_OK) {
+            return status;
+        }
+        offset += used;
+        if (offset < len) {
+            return append_pending(decoder, data + offset, len - offset);
+        }
     }
     return FEED_OK;
 }
@@ -944,6 +980,23 @@ static int read_fields(Decoder *decoder, PyObject *fields) {
             return -1;
         }
         field->key_len = strlen(field->key);
+        size_t quoted_len = field->key_len + 2;
+        if (quoted_len <= 24) {
+            unsigned char quoted[24] = {0};
+            unsigned char mask[24] = {0};
+            quoted[0] = '"';
+            memcpy(quoted + 1, field->key, field->key_len);
+            quoted[quoted_len - 1] = '"';
+            memset(mask, 0xff, quoted_len);
+            field->words = (int)((quoted_len + 7) / 8);
+            for (int w = 0; w < field->words; w++) {
+                memcpy(&field->quoted[w], quoted + 8 * w, 8);
+                memcpy(&field->quoted_mask[w], mask + 8 * w, 8);
+            }
+        }
+        if (!nullable) {
+            decoder->required |= (uint64_t)1 << i;
+        }
         field->kind = kind;
         field->width = width;
         field->nullable = nullable;
