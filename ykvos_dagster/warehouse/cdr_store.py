@@ -518,15 +518,16 @@ def _check_staging(
     client, staging: str, instance: str, day: dt.date, allow_shrink: bool
 ) -> LoadResult:
     """Run the checks that guard a replacement and summarise the staged rows."""
-    duplicates = _drop_identical_duplicates(client, staging, instance, day)
+    summary = _summarise(client, staging)
+    duplicates = 0
+    repeated = summary[0] - summary[1]
+    if repeated:
+        duplicates = _drop_identical_duplicates(client, staging, instance, day, repeated)
+        summary = _summarise(client, staging)
+    rows, _, accounts, answered, total_fee = summary
     _check_flow_numbers_unique(client, staging, instance, day)
     previous_rows = sum(stored_account_counts(client, instance, day).values())
     _check_no_shrink(client, staging, instance, day, allow_shrink)
-
-    summary = client.query(
-        f"SELECT count(), uniqExact(account), countIf(hold_time > 0), sum(fee) FROM `{staging}`"
-    ).result_rows[0]
-    rows, accounts, answered, total_fee = summary
     return LoadResult(
         rows=int(rows),
         accounts=int(accounts),
@@ -545,10 +546,21 @@ def _replace_partition(client, staging: str, partition: str, rows: int) -> None:
         client.command(f"ALTER TABLE {target} DROP PARTITION {partition}")
 
 
-def _drop_identical_duplicates(client, staging: str, instance: str, day: dt.date) -> int:
-    repeated = int(client.command(f"SELECT count() - uniqExact(flow_no) FROM `{staging}`") or 0)
-    if not repeated:
-        return 0
+def _summarise(client, staging: str) -> tuple[int, int, int, int, Decimal]:
+    """Return rows, distinct flowNo values, accounts, answered calls and the fee sum of the
+    staging table, in one scan."""
+    rows, flows, accounts, answered, total_fee = client.query(
+        f"SELECT count(), uniqExact(flow_no), uniqExact(account), countIf(hold_time > 0),"
+        f" sum(fee) FROM `{staging}`"
+    ).result_rows[0]
+    return int(rows), int(flows), int(accounts), int(answered), Decimal(total_fee)
+
+
+def _drop_identical_duplicates(
+    client, staging: str, instance: str, day: dt.date, repeated: int
+) -> int:
+    """Keep one row per flowNo when its `repeated` extra rows are identical copies; raise
+    CdrLoadError when rows of one flowNo differ."""
     # Rows of one record are equal in every column but loaded_at. The typed decoder stores `raw`
     # only for some records, so all columns are compared.
     conflicting = client.query(
