@@ -1,6 +1,7 @@
 """Streaming GetCdr replies into a spool: the envelope scanner and the client over HTTP."""
 
 import datetime as dt
+import gzip
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,7 +97,20 @@ class _FixedReplies(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = self.server.bodies.pop(0)
+        encoding = None
+        if isinstance(body, tuple):
+            body, encoding = body
         self.send_response(200)
+        if encoding == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(body), 7):
+                piece = body[start : start + 7]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -162,3 +176,36 @@ def test_stream_retry_leaves_one_copy(fixed_server, tmp_path):
 def test_stream_unwraps_one_element_array(fixed_server, tmp_path):
     body = b'[{"retCode":0,"infoCdrs":[{"flowNo":1}]}]'
     assert stream(fixed_server, [body], tmp_path) == [{"flowNo": 1}]
+
+
+def test_stream_decodes_gzip_reply(fixed_server, tmp_path):
+    # The request asks for no encoding, but a proxy or a newer server may compress anyway.
+    body = gzip.compress(b'{"retCode":0,"infoCdrs":[{"flowNo":1},{"flowNo":2}]}')
+    assert stream(fixed_server, [(body, "gzip")], tmp_path) == [{"flowNo": 1}, {"flowNo": 2}]
+
+
+def test_stream_reads_chunked_reply(fixed_server, tmp_path):
+    body = b'{"retCode":0,"infoCdrs":[{"flowNo":1},{"flowNo":2}]}'
+    assert stream(fixed_server, [(body, "chunked")], tmp_path) == [{"flowNo": 1}, {"flowNo": 2}]
+
+
+def test_stream_unknown_encoding_is_transport_error(fixed_server, tmp_path):
+    with pytest.raises(VosTransportError, match="Content-Encoding 'br'"):
+        stream(fixed_server, [(b"\x00\x01", "br")], tmp_path)
+
+
+def test_stream_reuses_connection_after_full_reply(fixed_server, tmp_path):
+    body = b'{"retCode":0,"infoCdrs":[{"flowNo":1}]}'
+    fixed_server.bodies = [body, body]
+    endpoint = VosEndpoint(
+        instance="sw-1", base_url=f"http://127.0.0.1:{fixed_server.server_address[1]}"
+    )
+    spool = CdrSpool(tmp_path / "spool.json")
+    with VosClient(endpoint) as client:
+        client.stream_cdrs(["acct-1"], DAY, spool)
+        first = client._streams._connection
+        client.stream_cdrs(["acct-2"], DAY, spool)
+        assert first is not None
+        assert client._streams._connection is first
+    spool.close()
+    assert json.loads(spool.path.read_bytes()) == [{"flowNo": 1}, {"flowNo": 1}]

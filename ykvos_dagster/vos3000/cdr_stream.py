@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,8 @@ HEAD_LIMIT = 1024 * 1024
 # Bytes kept back from the spool until the reply ends, so that the end of the array and the members
 # after it can be found and parsed.
 TAIL_SIZE = 64 * 1024
-# Array bytes collected before they are written to the spool in one call.
+# Array bytes collected before they are written to the spool in one call, unless a single chunk
+# brings more.
 _FLUSH_SIZE = 1024 * 1024
 
 _WHITESPACE = b" \t\r\n"
@@ -129,7 +131,10 @@ class ReplyScanner:
     def __init__(self, spool: RecordSpool) -> None:
         self._spool = spool
         self._head = bytearray()
-        self._pending = bytearray()
+        # The latest chunks of the array, at least TAIL_SIZE bytes once enough arrived; older
+        # chunks go to the spool as they are, without copying.
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
         self._in_array = False
         self._wrapped = False
         self._members: dict[str, Any] = {}
@@ -140,8 +145,7 @@ class ReplyScanner:
     def feed(self, chunk: bytes) -> None:
         self.bytes_received += len(chunk)
         if self._in_array:
-            self._pending += chunk
-            self._flush()
+            self._push(chunk)
             return
         self._head += chunk
         try:
@@ -153,9 +157,8 @@ class ReplyScanner:
                 ) from None
             return
         self._in_array = True
-        self._pending = bytearray(self._head[start:])
+        self._push(bytes(self._head[start:]))
         self._head = bytearray()
-        self._flush()
 
     def finish(self) -> dict[str, Any] | None:
         """Return the envelope members other than `infoCdrs`, or None when the reply never
@@ -163,7 +166,10 @@ class ReplyScanner:
         if not self._in_array:
             self.small_body = bytes(self._head)
             return None
-        tail = bytes(self._pending)
+        tail = b"".join(self._tail)
+        if len(tail) > TAIL_SIZE:
+            self._write(tail[:-TAIL_SIZE])
+            tail = tail[-TAIL_SIZE:]
         for end in _candidates(tail):
             members = self._trailing_members(tail[end + 1 :])
             if members is not None:
@@ -176,19 +182,30 @@ class ReplyScanner:
             f"{TAIL_SIZE} bytes (reply truncated or not JSON)"
         )
 
-    def _flush(self) -> None:
-        if len(self._pending) < TAIL_SIZE + _FLUSH_SIZE:
+    def _push(self, chunk: bytes) -> None:
+        """Keep `chunk` in the tail and write the chunks that the tail no longer needs."""
+        if not chunk:
             return
-        cut = len(self._pending) - TAIL_SIZE
+        self._tail.append(chunk)
+        self._tail_size += len(chunk)
+        if self._tail_size < TAIL_SIZE + _FLUSH_SIZE:
+            return
+        ready = []
+        while self._tail_size - len(self._tail[0]) >= TAIL_SIZE:
+            oldest = self._tail.popleft()
+            self._tail_size -= len(oldest)
+            ready.append(oldest)
+        if ready:
+            self._write(ready[0] if len(ready) == 1 else b"".join(ready))
+
+    def _write(self, data: bytes) -> None:
         if self._wrote_records:
-            with memoryview(self._pending) as view, view[:cut] as records:
-                self._spool.write_records(records, first_of_reply=False)
-        else:
-            data = bytes(self._pending[:cut]).lstrip(_WHITESPACE)
-            if data:
-                self._spool.write_records(data, first_of_reply=True)
-                self._wrote_records = True
-        del self._pending[:cut]
+            self._spool.write_records(data, first_of_reply=False)
+            return
+        data = data.lstrip(_WHITESPACE)
+        if data:
+            self._spool.write_records(data, first_of_reply=True)
+            self._wrote_records = True
 
     def _parse_head(self) -> int:
         """Parse the envelope up to the `infoCdrs` array; return the offset of its first byte."""
