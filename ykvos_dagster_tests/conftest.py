@@ -108,17 +108,26 @@ def register(pg):
 
 
 @pytest.fixture(autouse=True)
-def no_stale_defs_state_storage():
-    """Clear Dagster's current definitions-state storage before each test.
+def no_stale_defs_state_storage(monkeypatch):
+    """Hide a Dagster definitions-state storage whose instance is gone.
 
     Entering a DagsterInstance sets a context variable to its storage, which holds only a weak
-    reference to the instance. When an earlier test's instance has been garbage-collected, a
-    later `materialize()` fails with "Attempted to resolve undefined DagsterInstance weakref"
-    (seen with dagster 1.13.27). Fixtures that enter an instance for the test set it again.
+    reference to the instance. When that instance has been garbage-collected, a later
+    `materialize()` fails with "Attempted to resolve undefined DagsterInstance weakref" (seen
+    with dagster 1.13.27, also in the middle of a test). The variable is cleared before each test,
+    and such a storage reads as none; the project stores no definitions state.
     """
     # NOTE: private Dagster API; remove this fixture once Dagster resets the variable itself.
-    from dagster._core.storage.defs_state.base import _current_storage
+    from dagster._core.storage.defs_state.base import DefsStateStorage, _current_storage
 
+    def live_storage():
+        storage = _current_storage.get()
+        reference = getattr(storage, "_instance_weakref", None)
+        if storage is not None and (reference is None or reference() is None):
+            return None
+        return storage
+
+    monkeypatch.setattr(DefsStateStorage, "get", staticmethod(live_storage))
     token = _current_storage.set(None)
     yield
     try:
