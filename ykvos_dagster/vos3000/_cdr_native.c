@@ -6,10 +6,10 @@
  * describes them, then `raw` and `typed`:
  *
  * - `typed` is 1 when this decoder decoded the record. It does so only when every rule gives an
- *   unambiguous value: each known member appears once, strings have no escapes and are valid
- *   UTF-8, integers are plain JSON integers inside the column's range, money is a plain JSON
- *   number without exponent that fits Decimal(18, 6) after rounding half to even at the sixth
- *   decimal, every non-nullable field is present, and stop is not before start.
+ *   unambiguous value. Each known member appears once, and every non-nullable field is present.
+ *   Strings have no escapes and are valid UTF-8. Integers are plain JSON integers inside the
+ *   column's range. Money is a plain JSON number without exponent that fits Decimal(18, 6) after
+ *   rounding half to even at the sixth decimal. Stop is not before start.
  * - `raw` holds the record's bytes exactly as received when the columns do not hold the whole
  *   record: for every record with `typed` 0, and for a typed record with a member that has no
  *   column or with money that had non-zero decimals after the sixth. It is '' otherwise.
@@ -51,8 +51,8 @@ typedef struct {
 typedef struct {
     char *key;
     size_t key_len;
-    /* The name in quotes, as up to three little-endian words and masks; words is 0 for a name
-     * longer than 22 bytes, which is compared byte by byte. */
+    /* The name in quotes as up to three words with their masks, for a comparison without a
+     * loop over bytes. `words` is 0 for a name longer than 22 bytes. */
     uint64_t quoted[3];
     uint64_t quoted_mask[3];
     int words;
@@ -285,7 +285,7 @@ static int scan_string(const char *p, const char *end, const char **after, int *
 /*
  * Find the end of the JSON value at p without checking it in detail: strings, nested objects and
  * arrays by bracket depth, and scalars up to the next delimiter. The records that need this go to
- * the rest file, where ClickHouse parses them strictly.
+ * the SQL decoding, where ClickHouse parses them strictly.
  */
 static int skip_value(const char *p, const char *end, const char **after) {
     int plain, ascii;
@@ -545,8 +545,8 @@ static int find_field(Decoder *decoder, const char *key, size_t len, int guess) 
 }
 
 /*
- * Parse the value of a known field at p into the field; return 0 when it must go to rest. Sets
- * *inexact when the column value differs from the JSON text (money rounded).
+ * Parse the value of a known field at p into the field; return 0 when the record is left to the
+ * SQL decoding. Sets *inexact when the column value differs from the JSON text (money rounded).
  */
 static int parse_field_value(Field *field, const char *p, const char *end, const char **after,
                              int *inexact) {

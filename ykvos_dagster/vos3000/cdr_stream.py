@@ -49,8 +49,8 @@ class SpoolMark:
 
 
 class RecordSpool(Protocol):
-    """What `ReplyScanner` and `VosClient.stream_cdrs` need of a spool: `CdrSpool` here, or
-    `cdr_native.NativeSpool`."""
+    """Interface of the spools that `ReplyScanner` and `VosClient.stream_cdrs` write to:
+    `CdrSpool` here, or `cdr_native.NativeSpool`."""
 
     def write_records(self, data: bytes | memoryview, first_of_reply: bool) -> None: ...
 

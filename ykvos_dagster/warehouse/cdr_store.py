@@ -62,9 +62,9 @@ _INSERT_SETTINGS = {
 
 
 # Settings of the INSERT of the typed decoder's Native file, whose rows carry `raw` only for a few
-# records. Parts of up to 262,144 rows or 64 MB took less CPU than the blocks above and than
-# ClickHouse's default of a million rows or 256 MB, which also took the pull over 1 GB of memory
-# (chDB 4.4, 1M simulator records, one thread).
+# records. Parts of up to 262,144 rows or 64 MB took less CPU than the blocks above. ClickHouse's
+# default of a million rows or 256 MB took the pull over 1 GB of memory (chDB 4.4, 1M simulator
+# records, one thread).
 _NATIVE_INSERT_SETTINGS = {
     "storage_file_read_method": "pread",
     "min_insert_block_size_rows": 262144,
@@ -233,7 +233,7 @@ def load_cdr_spool(
 
 @dataclass(frozen=True)
 class _StagingTables:
-    """Names of the tables of one load; all but `staging` are dropped when it ends."""
+    """Names of the tables of one load, all dropped when it ends."""
 
     decoded: str
     exact: str
