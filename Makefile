@@ -49,7 +49,7 @@ test: $(STAMP) compose-parser chromium
 	TZ=UTC $(BIN)/pytest
 	TZ=Asia/Shanghai $(BIN)/pytest -m timezone
 
-# Pull, decode-and-load and statistics benchmark; prints a report (about 5 minutes, 9 GB of memory).
+# Pull, decode-and-load and statistics benchmark; prints a report (about 5 minutes, 7 GB of memory).
 bench: $(STAMP)
 	$(BIN)/python bench/cdr_bench.py run
 

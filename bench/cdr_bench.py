@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         choices=list(SCENARIOS),
         help="scenarios whose naive baseline is not run (the baseline of day-2m takes about "
-        "2 minutes and 9 GB of memory)",
+        "2 minutes and 7 GB of memory)",
     )
     run.add_argument(
         "--statistics-threads", type=int, default=1, help="max_threads of the statistics queries"

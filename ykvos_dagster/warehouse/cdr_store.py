@@ -332,14 +332,19 @@ def _create_unmerged_staging(client, staging: str, source: str) -> None:
     """Create a staging table for `source` whose parts are not merged.
 
     The parts move into `source` as they are and are merged there in the background. Merging them
-    in the staging table while it fills took a third of the load time of a 2M-CDR day on one core
-    (chDB 4.4). A server that refuses SYSTEM STOP MERGES (a user without that grant) merges them.
+    in the staging table while it filled took a third of the load time of a 2M-CDR day on one core
+    (bench/cdr_bench.py, chDB 4.4). A server that rejects SYSTEM STOP MERGES, for a user without
+    that grant, merges them.
     """
     client.command(staging_table_ddl(client, staging, source))
     try:
         client.command(f"SYSTEM STOP MERGES `{staging}`")
     except DatabaseError as error:
-        logger.debug("merges in %s keep running: %s", staging, error)
+        logger.info(
+            "staging table %s merges its parts because SYSTEM STOP MERGES failed: %s",
+            staging,
+            error,
+        )
 
 
 def _insert_typed(client, table: str, source: str, context: LoadContext, with_reason: bool) -> None:
