@@ -1,16 +1,18 @@
 """Streaming GetCdr replies into a spool: the envelope scanner and the client over HTTP."""
 
+import base64
 import datetime as dt
 import gzip
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from ykvos_dagster.vos3000.cdr_stream import CdrSpool, ReplyFormatError, ReplyScanner
-from ykvos_dagster.vos3000.client import VosClient, VosEndpoint
+from ykvos_dagster.vos3000.client import VosClient, VosEndpoint, environment_proxy
 from ykvos_dagster.vos3000.errors import VosReturnCodeError, VosTransportError
 
 DAY = dt.date(2025, 3, 14)
@@ -96,6 +98,7 @@ class _FixedReplies(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests.append((self.path, self.headers.get("Proxy-Authorization")))
         body = self.server.bodies.pop(0)
         encoding = None
         if isinstance(body, tuple):
@@ -123,6 +126,7 @@ class _FixedReplies(BaseHTTPRequestHandler):
 def fixed_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FixedReplies)
     server.bodies = []
+    server.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -130,11 +134,11 @@ def fixed_server():
     server.server_close()
 
 
-def stream(server, bodies, tmp_path: Path, retries=0):
+def stream(server, bodies, tmp_path: Path, retries=0, base_url=None):
     server.bodies = list(bodies)
     endpoint = VosEndpoint(
         instance="sw-1",
-        base_url=f"http://127.0.0.1:{server.server_address[1]}",
+        base_url=base_url or f"http://127.0.0.1:{server.server_address[1]}",
         retries=retries,
         backoff_seconds=0.01,
     )
@@ -209,3 +213,43 @@ def test_stream_reuses_connection_after_full_reply(fixed_server, tmp_path):
         assert client._streams._connection is first
     spool.close()
     assert json.loads(spool.path.read_bytes()) == [{"flowNo": 1}, {"flowNo": 1}]
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_stream_goes_through_http_proxy(fixed_server, tmp_path, no_proxy_environment):
+    proxy_port = fixed_server.server_address[1]
+    no_proxy_environment.setenv("HTTP_PROXY", f"http://ops:s%40cret@127.0.0.1:{proxy_port}")
+    body = b'{"retCode":0,"infoCdrs":[{"flowNo":1}]}'
+    # Nothing listens on port 9: only the proxy can answer.
+    assert stream(fixed_server, [body], tmp_path, base_url="http://127.0.0.1:9") == [{"flowNo": 1}]
+    path, authorization = fixed_server.requests[0]
+    assert path == "http://127.0.0.1:9/external/server/GetCdr"
+    assert authorization == "Basic " + base64.b64encode(b"ops:s@cret").decode()
+
+
+def test_stream_no_proxy_goes_direct(fixed_server, tmp_path, no_proxy_environment):
+    no_proxy_environment.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    no_proxy_environment.setenv("NO_PROXY", "127.0.0.1")
+    body = b'{"retCode":0,"infoCdrs":[{"flowNo":1}]}'
+    assert stream(fixed_server, [body], tmp_path) == [{"flowNo": 1}]
+    assert fixed_server.requests == [("/external/server/GetCdr", None)]
+
+
+def test_environment_proxy_by_scheme(no_proxy_environment):
+    no_proxy_environment.setenv("HTTPS_PROXY", "proxy.example:3128")
+    assert environment_proxy(urlsplit("http://192.0.2.10:9090")) is None
+    proxy = environment_proxy(urlsplit("https://192.0.2.10:9090"))
+    assert (proxy.hostname, proxy.port) == ("proxy.example", 3128)
+
+
+def test_environment_socks_proxy_rejected(no_proxy_environment):
+    no_proxy_environment.setenv("ALL_PROXY", "socks5://proxy.example:1080")
+    with pytest.raises(ValueError, match="socks5://proxy.example:1080 .* not supported"):
+        environment_proxy(urlsplit("http://192.0.2.10:9090"))

@@ -14,14 +14,16 @@ import json
 import logging
 import ssl
 import time
+import urllib.request
 import zlib
+from base64 import b64encode
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
@@ -80,6 +82,25 @@ class VosEndpoint:
         return f"{self.base_url.rstrip('/')}{self.path_prefix.rstrip('/')}/{interface}"
 
 
+def environment_proxy(url: SplitResult) -> SplitResult | None:
+    """Return the proxy that the environment sets for `url`, as httpx reads it, or None.
+
+    Raises:
+        ValueError: the proxy URL is not http://, the only kind the GetCdr requests support.
+    """
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass_environment(url.hostname or "", proxies):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(
+            f"proxy {parts.scheme}://{parts.hostname}:{parts.port} for {url.scheme}:// URLs is not"
+            " supported: GetCdr requests go through http:// proxies only"
+        )
+    return parts
+
+
 def format_day(day: dt.date) -> str:
     """Format a server-local day as the API's `yyyyMMdd`."""
     return day.strftime("%Y%m%d")
@@ -97,6 +118,10 @@ class _ReplyStream:
     several Python layers. For 845 MB of replies from the bench/cdr_bench.py simulator that took
     about 1.5 CPU seconds on one core, more than the typed decoding of the records, while
     http.client read 1 MiB chunks straight from the socket in about 0.4 s (Python 3.11).
+
+    Like httpx, it goes through the proxy that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY set for the
+    URL's scheme unless NO_PROXY exempts the host: an http:// URL as a request to the proxy, an
+    https:// URL through a CONNECT tunnel.
     """
 
     def __init__(self, url: str, connect_timeout: float, read_timeout: float) -> None:
@@ -107,19 +132,27 @@ class _ReplyStream:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._connection: http.client.HTTPConnection | None = None
+        self._proxy = environment_proxy(parts)
+        self._proxy_headers: dict[str, str] = {}
+        if self._proxy is not None and self._proxy.username is not None:
+            credentials = f"{unquote(self._proxy.username)}:{unquote(self._proxy.password or '')}"
+            self._proxy_headers["Proxy-Authorization"] = (
+                f"Basic {b64encode(credentials.encode()).decode('ascii')}"
+            )
 
     def _connect(self) -> http.client.HTTPConnection:
+        host, port = self._host, self._port
+        if self._proxy is not None:
+            host, port = self._proxy.hostname or "", self._proxy.port or 80
         if self._https:
             connection = http.client.HTTPSConnection(
-                self._host,
-                self._port,
-                timeout=self._connect_timeout,
-                context=ssl.create_default_context(),
+                host, port, timeout=self._connect_timeout, context=ssl.create_default_context()
             )
+            if self._proxy is not None:
+                # NOTE: the test suite covers proxies for http:// switches only.
+                connection.set_tunnel(self._host, self._port, headers=self._proxy_headers)
         else:
-            connection = http.client.HTTPConnection(
-                self._host, self._port, timeout=self._connect_timeout
-            )
+            connection = http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
         connection.connect()
         connection.sock.settimeout(self._read_timeout)
         return connection
@@ -134,8 +167,13 @@ class _ReplyStream:
         connection = self._connection or self._connect()
         self._connection = None
         headers = {**_REQUEST_HEADERS, "Accept-Encoding": "identity"}
+        target = urlsplit(url).path
+        if self._proxy is not None and not self._https:
+            # A forward proxy takes the absolute URL.
+            target = url
+            headers.update(self._proxy_headers)
         try:
-            connection.request("POST", urlsplit(url).path, body=body, headers=headers)
+            connection.request("POST", target, body=body, headers=headers)
             response = connection.getresponse()
             yield response.status, _body_chunks(response)
         except BaseException:
