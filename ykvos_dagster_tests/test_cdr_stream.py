@@ -253,3 +253,14 @@ def test_environment_socks_proxy_rejected(no_proxy_environment):
     no_proxy_environment.setenv("ALL_PROXY", "socks5://proxy.example:1080")
     with pytest.raises(ValueError, match="socks5://proxy.example:1080 .* not supported"):
         environment_proxy(urlsplit("http://192.0.2.10:9090"))
+
+
+def test_stream_https_proxy_fails_getcdr_only(tmp_path, no_proxy_environment):
+    # httpx, which sends the other requests, accepts an https:// proxy.
+    no_proxy_environment.setenv("HTTP_PROXY", "https://proxy.example:3128")
+    endpoint = VosEndpoint(instance="sw-1", base_url="http://127.0.0.1:9")
+    with VosClient(endpoint) as client:
+        spool = CdrSpool(tmp_path / "spool.json")
+        with pytest.raises(ValueError, match="http:// proxies only"):
+            client.stream_cdrs(["acct-1"], DAY, spool)
+        spool.close()

@@ -132,8 +132,15 @@ class _ReplyStream:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._connection: http.client.HTTPConnection | None = None
-        self._proxy = environment_proxy(parts)
+        self._proxy: SplitResult | None = None
         self._proxy_headers: dict[str, str] = {}
+        # Read when the first GetCdr connects, so that a proxy this class cannot use fails GetCdr
+        # requests only.
+        self._proxy_error: ValueError | None = None
+        try:
+            self._proxy = environment_proxy(parts)
+        except ValueError as error:
+            self._proxy_error = error
         if self._proxy is not None and self._proxy.username is not None:
             credentials = f"{unquote(self._proxy.username)}:{unquote(self._proxy.password or '')}"
             self._proxy_headers["Proxy-Authorization"] = (
@@ -141,6 +148,8 @@ class _ReplyStream:
             )
 
     def _connect(self) -> http.client.HTTPConnection:
+        if self._proxy_error is not None:
+            raise self._proxy_error
         host, port = self._host, self._port
         if self._proxy is not None:
             host, port = self._proxy.hostname or "", self._proxy.port or 80
@@ -429,6 +438,7 @@ class VosClient:
         Raises:
             VosReturnCodeError: the switch replied with a non-zero retCode.
             VosTransportError: no valid GetCdr reply came back after all attempts.
+            ValueError: the environment sets a proxy that GetCdr requests cannot use.
         """
         account_text = ",".join(accounts) if len(accounts) != 1 else accounts[0]
         payload = {"accounts": accounts, "beginTime": format_day(day), "endTime": format_day(day)}
