@@ -227,7 +227,7 @@ def test_stream_goes_through_http_proxy(fixed_server, tmp_path, no_proxy_environ
     proxy_port = fixed_server.server_address[1]
     no_proxy_environment.setenv("HTTP_PROXY", f"http://ops:s%40cret@127.0.0.1:{proxy_port}")
     body = b'{"retCode":0,"infoCdrs":[{"flowNo":1}]}'
-    # Nothing listens on port 9: only the proxy can answer.
+    # Nothing listens on port 9, so only the proxy can reply.
     assert stream(fixed_server, [body], tmp_path, base_url="http://127.0.0.1:9") == [{"flowNo": 1}]
     path, authorization = fixed_server.requests[0]
     assert path == "http://127.0.0.1:9/external/server/GetCdr"
