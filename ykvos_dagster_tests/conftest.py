@@ -111,11 +111,11 @@ def register(pg):
 def no_stale_defs_state_storage(monkeypatch):
     """Hide a Dagster definitions-state storage whose instance is gone.
 
-    Entering a DagsterInstance sets a context variable to its storage, which holds only a weak
+    Entering a DagsterInstance sets a context variable to its storage, which keeps only a weak
     reference to the instance. When that instance has been garbage-collected, a later
     `materialize()` fails with "Attempted to resolve undefined DagsterInstance weakref" (seen
-    with dagster 1.13.27, also in the middle of a test). The variable is cleared before each test,
-    and such a storage reads as none; the project stores no definitions state.
+    with dagster 1.13.27, also in the middle of a test). So the variable is cleared before each
+    test, and such a storage reads as none. The project stores no definitions state.
     """
     # NOTE: private Dagster API; remove this fixture once Dagster resets the variable itself.
     from dagster._core.storage.defs_state.base import DefsStateStorage, _current_storage

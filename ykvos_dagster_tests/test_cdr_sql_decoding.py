@@ -1,7 +1,8 @@
-"""The decoding of InfoCdr records against the rules of `decode_cdr`: every case of
-test_cdr_decoding goes through the production load path on chDB, once with the typed decoder
-(`vos3000.cdr_native`) in front of the SQL decoding (`vos3000.cdr_sql`) and once with the SQL
-decoding alone."""
+"""The decoding of InfoCdr records against the rules of `decode_cdr`.
+
+Every case of test_cdr_decoding goes through the production load path on chDB twice: once with the
+typed decoder (`vos3000.cdr_native`) in front of the SQL decoding (`vos3000.cdr_sql`), and once
+with the SQL decoding alone."""
 
 import datetime as dt
 import json

@@ -183,7 +183,7 @@ def test_stream_unwraps_one_element_array(fixed_server, tmp_path):
 
 
 def test_stream_decodes_gzip_reply(fixed_server, tmp_path):
-    # The request asks for no encoding, but a proxy or a newer server may compress anyway.
+    # The request accepts no encoding, but a proxy or a newer server may compress anyway.
     body = gzip.compress(b'{"retCode":0,"infoCdrs":[{"flowNo":1},{"flowNo":2}]}')
     assert stream(fixed_server, [(body, "gzip")], tmp_path) == [{"flowNo": 1}, {"flowNo": 2}]
 

@@ -10,8 +10,8 @@
  *   Strings have no escapes and are valid UTF-8. Integers are plain JSON integers inside the
  *   column's range. Money is a plain JSON number without exponent that fits Decimal(18, 6) after
  *   rounding half to even at the sixth decimal. Stop is not before start.
- * - `raw` holds the record's bytes exactly as received when the columns do not hold the whole
- *   record: for every record with `typed` 0, and for a typed record with a member that has no
+ * - `raw` contains the record's bytes exactly as received when the columns do not contain the
+ *   whole record: for every record with `typed` 0, and for a typed record with a member that has no
  *   column or with money that had non-zero decimals after the sixth. It is '' otherwise.
  *
  * Rows with `typed` 0 have empty values in the other columns. The SQL decoding in
@@ -884,8 +884,8 @@ static int append_pending(Decoder *decoder, const char *data, size_t len) {
 
 /*
  * Feed input. An incomplete record kept from the previous call is completed by copying growing
- * slices of `data` after it; once it is parsed, parsing goes on in `data` itself, and what is
- * incomplete at its end is kept.
+ * slices of `data` after it. Once that record is parsed, parsing goes on in `data` itself, and
+ * an incomplete record at its end is kept for the next call.
  */
 static int feed(Decoder *decoder, const char *data, size_t len) {
     size_t offset = 0;
@@ -1040,6 +1040,7 @@ static int Decoder_init(Decoder *self, PyObject *args, PyObject *kwargs) {
     PyObject *fields;
     int start_index, stop_index, whole_array, append;
     Py_ssize_t block_rows;
+
     if (self->count != 0) {
         PyErr_SetString(PyExc_RuntimeError, "a Decoder is initialised once");
         return -1;
@@ -1049,6 +1050,7 @@ static int Decoder_init(Decoder *self, PyObject *args, PyObject *kwargs) {
                                      &whole_array, &append)) {
         return -1;
     }
+
     int result = -1;
     if (read_fields(self, fields) != 0) {
         goto done;
@@ -1058,11 +1060,13 @@ static int Decoder_init(Decoder *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "invalid start_index, stop_index or block_rows");
         goto done;
     }
+
     self->start_index = start_index;
     self->stop_index = stop_index;
     self->block_rows = (size_t)block_rows;
     self->whole_array = whole_array;
     self->state = whole_array ? ARRAY_OPEN : ARRAY_FIRST;
+
     self->native = fopen(PyBytes_AS_STRING(path), append ? "ab" : "wb");
     if (self->native == NULL) {
         PyErr_SetFromErrnoWithFilename(PyExc_OSError, PyBytes_AS_STRING(path));

@@ -1,13 +1,13 @@
 """Typed decoding of GetCdr records in C, into ClickHouse's Native format.
 
 The C extension `_cdr_native` turns InfoCdr records into rows of a Native file: the record's
-fields typed as the `cdrs` columns, then `raw` and `typed`. `typed` is 1 for a record it decoded,
-which it does only when the rules of `cdr.decode_cdr` give every value without judgement: plain
-strings, plain integers inside the column's range, money as a plain number (rounded half to even
-at the sixth decimal), every required field present and `stop` not before `start`. Every other
+fields typed as the `cdrs` columns, then `raw` and `typed`. `typed` is 1 for a record it decoded.
+It decodes a record only when the rules of `cdr.decode_cdr` give every value without judgement:
+plain strings, plain integers inside the column's range, money as a plain number (rounded half to
+even at the sixth decimal), every required field present and `stop` not before `start`. Every other
 record, including each that would be rejected, gets `typed` 0 and its text in `raw`, and the SQL
 decoding of `cdr_sql` decodes it with all rules and reasons. A typed row keeps its text in `raw`
-only when the columns do not hold the whole record: a member without a column, or money with
+only when the columns do not contain the whole record: a member without a column, or money with
 non-zero decimals after the sixth.
 
 - `NativeSpool` decodes replies while they arrive. It has the interface of `cdr_stream.CdrSpool`,

@@ -116,8 +116,8 @@ class _ReplyStream:
 
     GetCdr replies run to hundreds of megabytes. httpx reads them 64 KiB at a time through
     several Python layers. For 845 MB of replies from the bench/cdr_bench.py simulator that took
-    about 1.5 CPU seconds on one core, more than the typed decoding of the records, while
-    http.client read 1 MiB chunks straight from the socket in about 0.4 s (Python 3.11).
+    about 1.5 CPU seconds on one core, more than the typed decoding of the records. http.client
+    read the same replies in 1 MiB chunks straight from the socket in about 0.4 s (Python 3.11).
 
     Like httpx, it goes through the proxy that HTTP_PROXY, HTTPS_PROXY or ALL_PROXY set for the
     URL's scheme unless NO_PROXY exempts the host: an http:// URL as a request to the proxy, an
@@ -201,7 +201,7 @@ class _ReplyStream:
 
 def _body_chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
     """Yield the reply body in chunks, decompressed when the server sent it gzip or deflate
-    encoded although the request asked for none."""
+    encoded although the request accepted none."""
     encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "deflate"):
         raise http.client.HTTPException(f"unsupported Content-Encoding {encoding!r}")

@@ -542,7 +542,8 @@ def _check_staging(
     duplicates = 0
     repeated = summary[0] - summary[1]
     if repeated:
-        duplicates = _drop_identical_duplicates(client, staging, instance, day, repeated)
+        _drop_identical_duplicates(client, staging, instance, day, repeated)
+        duplicates = repeated
         summary = _summarise(client, staging)
     rows, _, accounts, answered, total_fee = summary
     _check_flow_numbers_unique(client, staging, instance, day)
@@ -578,9 +579,9 @@ def _summarise(client, staging: str) -> tuple[int, int, int, int, Decimal]:
 
 def _drop_identical_duplicates(
     client, staging: str, instance: str, day: dt.date, repeated: int
-) -> int:
-    """Keep one row per flowNo when its `repeated` extra rows are identical copies; raise
-    CdrLoadError when rows of one flowNo differ."""
+) -> None:
+    """Drop the `repeated` extra rows of flowNo values whose rows are identical copies, keeping
+    one row per flowNo. Raise CdrLoadError when rows of one flowNo differ."""
     # Rows of one record are equal in every column but loaded_at. The typed decoder stores `raw`
     # only for some records, so all columns are compared.
     conflicting = client.query(
@@ -594,25 +595,17 @@ def _drop_identical_duplicates(
             f"instance {instance} day {day}: the switch sent different CDRs with the same "
             f"flowNo ({numbers}); nothing was loaded"
         )
-    duplicates = repeated
-    if duplicates:
-        logger.warning(
-            "instance %s day %s: dropping %d repeated copies of identical CDRs",
-            instance,
-            day,
-            duplicates,
-        )
-        deduplicated = f"{staging}_dedup"
-        client.command(staging_table_ddl(client, deduplicated, local_table("cdrs")))
-        try:
-            client.command(
-                f"INSERT INTO `{deduplicated}` SELECT * FROM `{staging}` LIMIT 1 BY flow_no"
-            )
-            client.command(f"TRUNCATE TABLE `{staging}`")
-            client.command(f"INSERT INTO `{staging}` SELECT * FROM `{deduplicated}`")
-        finally:
-            client.command(f"DROP TABLE IF EXISTS `{deduplicated}`")
-    return duplicates
+    logger.warning(
+        "instance %s day %s: dropping %d repeated copies of identical CDRs", instance, day, repeated
+    )
+    deduplicated = f"{staging}_dedup"
+    client.command(staging_table_ddl(client, deduplicated, local_table("cdrs")))
+    try:
+        client.command(f"INSERT INTO `{deduplicated}` SELECT * FROM `{staging}` LIMIT 1 BY flow_no")
+        client.command(f"TRUNCATE TABLE `{staging}`")
+        client.command(f"INSERT INTO `{staging}` SELECT * FROM `{deduplicated}`")
+    finally:
+        client.command(f"DROP TABLE IF EXISTS `{deduplicated}`")
 
 
 def _check_flow_numbers_unique(client, staging: str, instance: str, day: dt.date) -> None:
